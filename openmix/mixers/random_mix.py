@@ -1,0 +1,105 @@
+"""Random choice between mixers: timm's Mixup/CutMix switch and OpenMixup's ``mix_mode`` list in one class."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from openmix.registry import MIXERS
+from .base import BaseMixer, MixedBatch, keep_self_pairs
+
+
+@MIXERS.register_module()
+class RandomMix(BaseMixer):
+    """Pick one of several mixers per batch (or per sample), as the DeiT recipe and OpenMixup do.
+
+    timm ``Mixup`` (Touvron et al., DeiT, ICML 2021 recipe: mixup 0.8, cutmix 1.0, switch 0.5) draws, per batch:
+    apply with ``prob``; then CutMix with ``switch_prob`` else Mixup; then lam from the chosen method's Beta. That is
+    ``RandomMix(mixers=[Mixup(0.8), CutMix(1.0)], switch_prob=0.5)``. OpenMixup's ``mix_mode=[...]`` with
+    ``mix_prob=[...]`` (uniform when None) is ``RandomMix(mixers=[...], probs=[...])``. When no mix is drawn the
+    batch is returned with lam = 1 and the target is still smoothed, as in timm.
+
+    Args:
+        mixers: mixer configs or modules; their own ``prob``/``pairing``/``seed`` are ignored (this wrapper draws).
+        probs: probability of each mixer (normalised; uniform if None).
+        switch_prob: with exactly two mixers, the probability of the second one (timm's name); excludes ``probs``.
+        prob: probability that mixing is applied at all (per batch, or per sample in ``elem``/``pair`` modes).
+        mode: ``'batch'`` (one draw per batch), ``'pair'`` (one draw per pair i, B-1-i, mixed symmetrically;
+            needs ``pairing='flip'``) or ``'elem'`` (one draw per sample).
+        pairing, seed: see ``BaseMixer``.
+    """
+
+    name = 'random'
+
+    def __init__(self, mixers: Sequence[dict | BaseMixer], probs: Sequence[float] | None = None,
+                 switch_prob: float | None = None, prob: float = 1.0, mode: str = 'batch', pairing: str = 'flip',
+                 seed: int | None = None) -> None:
+        super().__init__(alpha=1.0, prob=prob, pairing=pairing, seed=seed)
+        if not mixers:
+            raise ValueError('RandomMix needs at least one mixer in `mixers`')
+        if mode not in ('batch', 'pair', 'elem'):
+            raise ValueError(f"mode must be 'batch', 'pair' or 'elem', got {mode!r}")
+        if mode == 'pair' and pairing != 'flip':
+            raise ValueError("mode='pair' mixes i with B-1-i symmetrically and needs pairing='flip'")
+        self.mixers = torch.nn.ModuleList(m if isinstance(m, BaseMixer) else MIXERS.build(m) for m in mixers)
+        if switch_prob is not None:
+            if probs is not None or len(self.mixers) != 2:
+                raise ValueError('switch_prob needs exactly two mixers and no `probs`')
+            probs = [1.0 - switch_prob, switch_prob]
+        if probs is None:
+            probs = [1.0] * len(self.mixers)
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.shape != (len(self.mixers),) or (probs < 0).any() or probs.sum() <= 0:
+            raise ValueError(f'probs must hold one non-negative weight per mixer, got {list(probs)}')
+        self.probs = probs / probs.sum()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> MixedBatch:
+        if not self.enabled:
+            return self.unmixed(x)
+        if self.mode == 'batch':
+            if self.rng.random() >= self.prob:
+                return self.unmixed(x)
+            mixer = self.mixers[int(self.rng.choice(len(self.mixers), p=self.probs))]
+            out = mixer.mix_whole_batch_with(self, x, mixer.draw(self.rng, 1, x.shape[-2:]))
+            return out
+        return self._mix_per_sample(x)
+
+    def _mix_per_sample(self, x: torch.Tensor) -> MixedBatch:
+        """``elem``/``pair`` modes: each sample (pair) draws apply/mixer/lam; one fused lerp mixes the batch."""
+        b = x.shape[0]
+        img_hw = (int(x.shape[-2]), int(x.shape[-1]))
+        n = b if self.mode == 'elem' else b // 2
+        applied = self.rng.random(n) < self.prob
+        choice = self.rng.choice(len(self.mixers), size=n, p=self.probs)
+        lam = np.ones(n)
+        box = np.zeros((n, 4), dtype=np.int64)
+        is_box = np.zeros(n, dtype=bool)
+        weight = x.new_zeros((n, 1, 1, 1))
+        for k, mixer in enumerate(self.mixers):  # loop over methods (2-3), never over samples
+            params = mixer.draw(self.rng, n, img_hw)
+            sel = applied & (choice == k)
+            if not sel.any():
+                continue
+            lam = np.where(sel, params.lam, lam)
+            sel_t = torch.from_numpy(sel).to(x.device, non_blocking=True).view(-1, 1, 1, 1)
+            weight = torch.where(sel_t, mixer.partner_weight(params, x), weight)
+            if params.box is not None:
+                box = np.where(sel[:, None], params.box, box)
+                is_box |= sel
+        if self.mode == 'pair':  # sample B-1-i mirrors sample i; an odd middle sample stays unmixed
+            mid = b - 2 * n
+            lam = np.concatenate([lam, np.ones(mid), lam[::-1]])
+            box = np.concatenate([box, np.zeros((mid, 4), dtype=np.int64), box[::-1]])
+            is_box = np.concatenate([is_box, np.zeros(mid, dtype=bool), is_box[::-1]])
+            weight = torch.cat([weight, weight.new_zeros((mid,) + weight.shape[1:]), weight.flip(0)])
+        index = self.partner_index(b, x.device)
+        mixed = torch.lerp(x, x[index], weight)
+        to_dev = lambda a, dt: torch.as_tensor(a, dtype=dt).to(x.device, non_blocking=True)  # noqa: E731
+        lam_t = keep_self_pairs(to_dev(lam, torch.float32), index)
+        return MixedBatch(mixed, index, lam_t, self.mode, box=to_dev(box, torch.int64),
+                          mask=weight, is_box=to_dev(is_box, torch.bool))
+
+    def extra_repr(self) -> str:
+        return f'mode={self.mode!r}, prob={self.prob}, probs={[round(p, 4) for p in self.probs]}'
