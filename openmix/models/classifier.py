@@ -29,7 +29,9 @@ class ImageClassifier(BaseModel):
     def __init__(self, backbone: dict, head: dict, loss: dict | None = None, mixer: dict | None = None,
                  label_assigner: dict | None = None, label_smoothing: float = 0.0,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='ClsDataPreprocessor'), init_cfg=init_cfg)
+        # built with openmix's registry so the model also builds outside a runner (no default scope needed)
+        super().__init__(data_preprocessor=MODELS.build(data_preprocessor or dict(type='ClsDataPreprocessor')),
+                         init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         head = dict(head)
         head.setdefault('in_channels', self.backbone.num_features)

@@ -17,6 +17,8 @@ class TimmBackbone(nn.Module):
     Args:
         model_name: timm model name (``deit_small_patch16_224``, ``resnet50``, ``cait_xxs24_224`` ...).
         checkpoint: optional local path of weights to load (``weights_only``); nothing is downloaded at run time.
+        cifar_stem: for timm ResNet/ResNeXt, replace the 7x7/2 stem conv and the max-pool by a 3x3/1 conv, the usual
+            CIFAR ResNet (He et al. 2016, Sec. 4.2; OpenMixup's ``ResNet_CIFAR``), for 32 px inputs.
         **kwargs: passed to ``timm.create_model`` (``drop_path_rate``, ``img_size``, ``patch_size``, ``embed_dim``...).
 
     Example:
@@ -25,7 +27,7 @@ class TimmBackbone(nn.Module):
         torch.Size([2, 192])
     """
 
-    def __init__(self, model_name: str, checkpoint: str | None = None, **kwargs) -> None:
+    def __init__(self, model_name: str, checkpoint: str | None = None, cifar_stem: bool = False, **kwargs) -> None:
         super().__init__()
         if kwargs.pop('pretrained', False):
             raise ValueError('TimmBackbone does not download weights: set `checkpoint` to a local file instead of '
@@ -36,6 +38,11 @@ class TimmBackbone(nn.Module):
         self.model_name = model_name
         self.model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
         self.num_features = self.model.num_features
+        if cifar_stem:
+            if not (hasattr(self.model, 'conv1') and hasattr(self.model, 'maxpool')):
+                raise ValueError(f'`backbone.cifar_stem=True` needs a timm ResNet-style model, got {model_name!r}')
+            self.model.conv1 = nn.Conv2d(3, self.model.conv1.out_channels, 3, stride=1, padding=1, bias=False)
+            self.model.maxpool = nn.Identity()
         if checkpoint:
             state = torch.load(checkpoint, map_location='cpu', weights_only=True)
             state = state.get('state_dict', state.get('model', state))

@@ -1,0 +1,29 @@
+# Runtime shared by every config: hooks, logging (JSON + TensorBoard), checkpoints, randomness, environment.
+default_scope = 'openmix'
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # best checkpoint by top-1 of the raw model; `last_checkpoint` always points at the newest one
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_last=True,
+                    save_best='accuracy/top1', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+# RNG states (torch, numpy, random, mixers, random erasing) travel in checkpoints so a resume is exact
+custom_hooks = [dict(type='RandomStateHook')]
+
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),  # gloo is used automatically on CPU
+)
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+log_processor = dict(by_epoch=True, window_size=20)
+log_level = 'INFO'
+
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

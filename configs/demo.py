@@ -1,0 +1,31 @@
+# The main job on the built-in demo data (no download): a tiny DeiT (64 px, patch 8, 4 blocks, width 128) with the
+# full DeiT recipe (Mixup/CutMix switch, label smoothing, RandAugment, random erasing, AdamW + warm-up + cosine,
+# EMA), sized to finish in a few minutes on 2 CPU cores.
+_base_ = [
+    './_base_/models/deit_small.py',
+    './_base_/datasets/demo_shapes.py',
+    './_base_/schedules/deit_300e.py',
+    './_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(model_name='vit_tiny_patch16_224', img_size=64, patch_size=8, embed_dim=128, depth=4,
+                  num_heads=4, drop_path_rate=0.05),
+    head=dict(num_classes=10),
+    mixer=dict(
+        type='RandomMix',
+        mixers=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)],
+        switch_prob=0.5,
+        prob=1.0,
+        mode='batch',
+    ),
+)
+optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=5.0))
+max_epochs = 30
+param_scheduler = [
+    dict(type='LinearWarmupLR', start_lr=1e-6, by_epoch=True, begin=0, end=3, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=3, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+auto_scale_lr = dict(base_batch_size=64, enable=True)
+custom_hooks = [dict(type='RandomStateHook'), dict(type='EMAHook', momentum=0.999)]
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=5))

@@ -1,0 +1,107 @@
+"""Config helpers: literal ``--cfg-options`` and a check that names the key of every unknown ``type``."""
+from __future__ import annotations
+
+import ast
+import difflib
+from typing import Any, Iterator
+
+from mmengine.config import Config
+
+from openmix import registry as R
+from openmix.registry import unknown_type_message
+
+__all__ = ['parse_cfg_options', 'apply_cfg_options', 'check_config_types']
+
+
+def _literal(text: str) -> Any:
+    """A Python literal (numbers, strings, tuples, lists, dicts, True/False/None); anything else stays a string.
+
+    Values are never evaluated: ``ast.literal_eval`` accepts literals only.
+    """
+    lowered = {'true': True, 'false': False, 'none': None, 'null': None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_cfg_options(options: list[str] | None) -> dict[str, Any]:
+    """``['a.b=1', 'c=[1, 2]']`` -> ``{'a.b': 1, 'c': [1, 2]}``; a malformed item raises naming it."""
+    parsed = {}
+    for item in options or []:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'--cfg-options item {item!r} is not of the form key=value (e.g. train_cfg.max_epochs=5)')
+        parsed[key.strip()] = _literal(value.strip())
+    return parsed
+
+
+def apply_cfg_options(cfg: Config, options: dict[str, Any]) -> None:
+    """Merge dotted-key overrides; the parent of every key must exist (a typo there names the key and near keys)."""
+    for key in options:
+        node: Any = cfg
+        parts = key.split('.')
+        for depth, part in enumerate(parts[:-1]):
+            child = node[int(part)] if isinstance(node, (list, tuple)) and part.isdigit() else (
+                node.get(part) if hasattr(node, 'get') else None)
+            if child is None:
+                path = '.'.join(parts[:depth + 1])
+                near = difflib.get_close_matches(part, list(node.keys()) if hasattr(node, 'keys') else [], n=4)
+                raise KeyError(f'--cfg-options {key}: `{path}` is not in the config'
+                               + (f'; did you mean: {", ".join(near)}?' if near else ''))
+            node = child
+    cfg.merge_from_dict(options)
+
+
+def _typed(node: Any, key: str, registry) -> Iterator[tuple[str, str, Any]]:
+    if isinstance(node, dict) and isinstance(node.get('type'), str):
+        yield key, node['type'], registry
+
+
+def _walk_config(cfg: Config) -> Iterator[tuple[str, str, Any]]:
+    """(config key, type name, registry) for every typed section openmix builds."""
+    model = cfg.get('model')
+    if isinstance(model, dict):
+        yield from _typed(model, 'model', R.MODELS)
+        for sub in ('backbone', 'head', 'loss', 'label_assigner', 'data_preprocessor'):
+            yield from _typed(model.get(sub), f'model.{sub}', R.MODELS)
+        mixer = model.get('mixer')
+        yield from _typed(mixer, 'model.mixer', R.MIXERS)
+        if isinstance(mixer, dict):
+            for i, sub in enumerate(mixer.get('mixers', []) or []):
+                yield from _typed(sub, f'model.mixer.mixers.{i}', R.MIXERS)
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if not isinstance(loader, dict):
+            continue
+        dataset = loader.get('dataset')
+        yield from _typed(dataset, f'{split}_dataloader.dataset', R.DATASETS)
+        if isinstance(dataset, dict):
+            for i, t in enumerate(dataset.get('pipeline', []) or []):
+                yield from _typed(t, f'{split}_dataloader.dataset.pipeline.{i}', R.TRANSFORMS)
+        yield from _typed(loader.get('sampler'), f'{split}_dataloader.sampler', R.DATA_SAMPLERS)
+    for i, hook in enumerate(cfg.get('custom_hooks', []) or []):
+        yield from _typed(hook, f'custom_hooks.{i}', R.HOOKS)
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        yield from _typed(hook, f'default_hooks.{name}', R.HOOKS)
+    evaluators = cfg.get('val_evaluator')
+    for i, metric in enumerate(evaluators if isinstance(evaluators, list) else [evaluators]):
+        yield from _typed(metric, 'val_evaluator' + (f'.{i}' if isinstance(evaluators, list) else ''), R.METRICS)
+    optim = cfg.get('optim_wrapper')
+    if isinstance(optim, dict):
+        yield from _typed(optim, 'optim_wrapper', R.OPTIM_WRAPPERS)
+        yield from _typed(optim.get('optimizer'), 'optim_wrapper.optimizer', R.OPTIMIZERS)
+    schedulers = cfg.get('param_scheduler')
+    for i, sched in enumerate(schedulers if isinstance(schedulers, list) else [schedulers]):
+        yield from _typed(sched, f'param_scheduler.{i}', R.PARAM_SCHEDULERS)
+    for loop in ('train_cfg', 'val_cfg', 'test_cfg'):
+        yield from _typed(cfg.get(loop), loop, R.LOOPS)
+
+
+def check_config_types(cfg: Config) -> None:
+    """Raise ``KeyError`` naming the config key, registry and closest names for the first unknown ``type``."""
+    for key, name, registry in _walk_config(cfg):
+        if registry.get(name) is None:
+            raise KeyError(unknown_type_message(name, registry, key=f'{key}.type'))

@@ -1,0 +1,73 @@
+"""Build the config and the runner for ``tools/train.py`` / ``tools/test.py``."""
+from __future__ import annotations
+
+import os.path as osp
+from argparse import Namespace
+
+from mmengine.config import Config
+
+from openmix.apis.config import apply_cfg_options, check_config_types, parse_cfg_options
+from openmix.utils.setup_env import init_distributed, register_all_modules
+
+__all__ = ['load_config', 'build_runner', 'output_summary']
+
+
+def load_config(args: Namespace) -> Config:
+    """Config file + command-line overrides (``work_dir``, resume, AMP, seed, determinism, ``--cfg-options``)."""
+    register_all_modules()
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    apply_cfg_options(cfg, parse_cfg_options(getattr(args, 'cfg_options', None)))
+    cfg.launcher = getattr(args, 'launcher', 'none')
+    if getattr(args, 'work_dir', None):
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    resume = getattr(args, 'resume', None)
+    if resume is not None:
+        cfg.resume = True
+        cfg.load_from = None if resume == 'auto' else resume
+    amp = getattr(args, 'amp', None)
+    if amp:
+        optim = cfg.optim_wrapper
+        optim.type = {'OptimWrapper': 'AmpOptimWrapper', 'GuardedOptimWrapper': 'GuardedAmpOptimWrapper'}.get(
+            optim.get('type', 'OptimWrapper'), optim.get('type'))
+        optim.dtype = {'bf16': 'bfloat16', 'fp16': 'float16'}[amp]
+        if amp == 'bf16':
+            optim.pop('loss_scale', None)
+    randomness = dict(cfg.get('randomness') or {})
+    if getattr(args, 'seed', None) is not None:
+        randomness['seed'] = args.seed
+    if getattr(args, 'deterministic', False):
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
+    check_config_types(cfg)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """mmengine ``Runner`` from the config, after starting the process group (gloo on CPU)."""
+    from mmengine.runner import Runner
+    register_all_modules()
+    init_distributed(cfg.get('launcher', 'none'), cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
+    if runner is None:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    return runner
+
+
+def output_summary(runner) -> str:
+    """Where a finished run left its checkpoint, logs and TensorBoard files."""
+    work_dir = runner.work_dir
+    last = osp.join(work_dir, 'last_checkpoint')
+    ckpt = open(last).read().strip() if osp.exists(last) else '(none written)'
+    best = [h for h in runner.hooks if type(h).__name__ == 'CheckpointHook']
+    best_path = getattr(best[0], 'best_ckpt_path', None) if best else None
+    lines = [f'checkpoint:  {ckpt}']
+    if best_path:
+        lines.append(f'best:        {best_path}')
+    lines += [f'logs:        {runner.log_dir}  (metrics per epoch: {osp.join(runner.log_dir, "vis_data", "scalars.json")})',
+              f'tensorboard: tensorboard --logdir {osp.join(runner.log_dir, "vis_data")}']
+    return '\n'.join(lines)

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = {}
+exec(Path('openmix/version.py').read_text(), version)
+
+setup(
+    name='openmix',
+    version=version['__version__'],
+    description='Config-driven mixup-family data augmentation (Mixup, CutMix, TransMix, ...) on timm backbones',
+    long_description=Path('README.md').read_text(encoding='utf-8') if Path('README.md').exists() else '',
+    long_description_content_type='text/markdown',
+    python_requires='>=3.10',
+    packages=find_packages(include=['openmix', 'openmix.*']),
+    include_package_data=True,
+    # torch and torchvision must come as a matching pair; on a CPU-only machine install them first (see README).
+    install_requires=[
+        'torch>=2.1',
+        'torchvision>=0.16',
+        'timm>=1.0.15',
+        'mmengine>=0.10.4,<0.11',
+        'mmcv-lite>=2.1',
+        'numpy',
+        'pillow',
+        'tensorboard',
+    ],
+    extras_require={'dev': ['pytest>=8', 'pytest-timeout']},
+    classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],
+)
