@@ -1,0 +1,67 @@
+"""Shared pieces of the benchmark scripts: environment description, timing, peak memory, model FLOPs."""
+from __future__ import annotations
+
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# dense bf16 peak per device, TFLOP/s (vendor figures; H100/H200 SXM dense bf16 = 989)
+PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0}
+
+
+def describe_env(device: torch.device, dtype: str) -> dict:
+    import mmengine
+    import timm
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'
+    return dict(device=name, device_type=device.type, dtype=dtype, torch=torch.__version__, timm=timm.__version__,
+                mmengine=mmengine.__version__, threads=torch.get_num_threads(), python=platform.python_version())
+
+
+def peak_tflops(device: torch.device) -> float | None:
+    if device.type != 'cuda':
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak device memory (CUDA) or peak resident set size of this process (CPU), MiB."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step_flops(fn) -> int:
+    """FLOPs of one call of ``fn`` (forward + backward), counted by ``torch.utils.flop_counter``."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def timed(fn, iters: int, warmup: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` after ``warmup`` calls (device synchronised only around the timed block)."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / iters

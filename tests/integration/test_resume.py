@@ -1,0 +1,65 @@
+"""Resume is exact: 2 epochs straight == 1 epoch, stop, resume for the 2nd (bit-identical weights, CPU)."""
+from pathlib import Path
+
+import torch
+
+from .conftest import ROOT, run_cli, tiny_demo_config
+
+STOP_HOOK = '''
+from mmengine.hooks import Hook
+from openmix.registry import HOOKS
+
+
+@HOOKS.register_module(force=True)
+class StopAfterEpoch(Hook):
+    """Simulates a crash right after the epoch's checkpoint was written."""
+    priority = 'LOWEST'
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner):
+        if runner.epoch == self.epoch:
+            raise SystemExit(3)
+'''
+
+
+def final_state(work: Path) -> dict:
+    return torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)
+
+
+def assert_same(a, b, path=''):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f'{path} differs'
+    elif isinstance(a, dict):
+        assert set(a) == set(b), f'{path}: keys differ'
+        for k in a:
+            assert_same(a[k], b[k], f'{path}.{k}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f'{path}[{i}]')
+
+
+def test_resume_is_bit_identical(tmp_path, demo_root):
+    (tmp_path / 'stop_hook.py').write_text(STOP_HOOK)
+    # one dataloader worker, so the per-epoch worker seeding is covered too
+    cfg = tiny_demo_config(tmp_path, demo_root, custom_imports=dict(imports=['stop_hook']))
+    cfg.write_text(cfg.read_text() + "\ntrain_dataloader = dict(num_workers=1)\n")
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    env = dict(PYTHONPATH=f'{ROOT}:{tmp_path}')
+    run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(straight), '--deterministic'], tmp_path, **env)
+    try:
+        run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(resumed), '--deterministic',
+                 '--cfg-options', "custom_hooks=[dict(type='RandomStateHook'), dict(type='EMAHook', momentum=0.999),"
+                 " dict(type='StopAfterEpoch', epoch=1)]"], tmp_path, **env)
+        raise AssertionError('the first half should have stopped after epoch 1')
+    except AssertionError as err:
+        assert 'command failed (3)' in str(err), err
+    assert (resumed / 'epoch_1.pth').exists() and not (resumed / 'epoch_2.pth').exists()
+    run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(resumed), '--deterministic', '--resume'],
+            tmp_path, **env)
+    a, b = final_state(straight), final_state(resumed)
+    for key in ('state_dict', 'ema_state_dict', 'optimizer', 'param_schedulers'):
+        assert_same(a[key], b[key], key)
+    assert a['meta']['epoch'] == b['meta']['epoch'] == 2
