@@ -27,5 +27,5 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 auto_scale_lr = dict(base_batch_size=64, enable=True)
-custom_hooks = [dict(type='RandomStateHook'), dict(type='EMAHook', momentum=0.999)]
+custom_hooks = [dict(type='EMAHook', momentum=0.999)]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=5))

@@ -11,8 +11,9 @@ default_hooks = dict(
                     save_best='accuracy/top1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-# RNG states (torch, numpy, random, mixers, random erasing) travel in checkpoints so a resume is exact
-custom_hooks = [dict(type='RandomStateHook')]
+# Every run also gets RandomStateHook (RNG states of torch, numpy, random, mixers and random erasing travel in
+# checkpoints, so a resume is exact) and SkippedImagesHook, added by openmix.apis.load_config; custom_hooks itself
+# is left to the schedules (EMA) and the top-level configs.
 
 env_cfg = dict(
     cudnn_benchmark=True,

@@ -13,17 +13,34 @@ from openmix.registry import unknown_type_message
 __all__ = ['parse_cfg_options', 'apply_cfg_options', 'check_config_types']
 
 
-def _literal(text: str) -> Any:
-    """A Python literal (numbers, strings, tuples, lists, dicts, True/False/None); anything else stays a string.
+def _node_value(node: ast.AST) -> Any:
+    """The value of a literal AST node; ``dict(k=v, ...)`` calls with literal values count as literals too."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict' and not node.args:
+        if any(kw.arg is None for kw in node.keywords):
+            raise ValueError('dict(**...) is not a literal')
+        return {kw.arg: _node_value(kw.value) for kw in node.keywords}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_node_value(e) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise ValueError('{**...} is not a literal')
+        return {_node_value(k): _node_value(v) for k, v in zip(node.keys, node.values)}
+    return ast.literal_eval(node)  # constants, -1, 1e-3, sets, ...; raises ValueError for anything else
 
-    Values are never evaluated: ``ast.literal_eval`` accepts literals only.
+
+def _literal(text: str) -> Any:
+    """A Python literal (numbers, strings, tuples, lists, dicts, ``dict(k=v)``, True/False/None); anything else stays
+    a string.
+
+    Values are never evaluated: the text is parsed and only literal nodes are converted.
     """
     lowered = {'true': True, 'false': False, 'none': None, 'null': None}
     if text.lower() in lowered:
         return lowered[text.lower()]
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+        return _node_value(ast.parse(text, mode='eval').body)
+    except (ValueError, SyntaxError, TypeError):
         return text
 
 

@@ -42,8 +42,21 @@ def load_config(args: Namespace) -> Config:
     if getattr(args, 'deterministic', False):
         randomness['deterministic'] = True
     cfg.randomness = randomness
+    add_required_hooks(cfg)
     check_config_types(cfg)
     return cfg
+
+
+#: Hooks every openmix run needs whatever the config says: exact resume and the skipped-image report.
+REQUIRED_HOOKS = ('RandomStateHook', 'SkippedImagesHook')
+
+
+def add_required_hooks(cfg: Config) -> None:
+    """Append the :data:`REQUIRED_HOOKS` missing from ``cfg.custom_hooks``."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {h.get('type') for h in hooks if isinstance(h, dict)}
+    hooks += [dict(type=t) for t in REQUIRED_HOOKS if t not in present]
+    cfg.custom_hooks = hooks
 
 
 def build_runner(cfg: Config):

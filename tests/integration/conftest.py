@@ -8,17 +8,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tiny_demo_config(tmp_path: Path, data_root: Path, **overrides) -> Path:
+def tiny_demo_config(tmp_path: Path, data_root: Path, train_workers: int = 0, **overrides) -> Path:
     """A config file over configs/demo.py shrunk to seconds: tiny data, 32 px, 2 blocks, no workers."""
     extra = '\n'.join(f'{k} = {v!r}' for k, v in overrides.items())
     text = f"""
 _base_ = [{str(ROOT / 'configs' / 'demo.py')!r}]
 demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0)
 model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2), head=dict(num_classes=11))
-train_dataloader = dict(batch_size=16, num_workers=0, dataset=dict(data_root={str(data_root)!r}, **demo_args,
+train_dataloader = dict(batch_size=16, num_workers={train_workers}, dataset=dict(data_root={str(data_root)!r}, **demo_args,
     pipeline=[dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0), interpolation='bicubic'),
               dict(type='RandomHorizontalFlip', prob=0.5),
-              dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104)),
+              dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), img_size=32),
               dict(type='PackInputs')]))
 val_dataloader = dict(batch_size=4, num_workers=0, dataset=dict(data_root={str(data_root)!r}, **demo_args))
 test_dataloader = val_dataloader
@@ -37,7 +37,7 @@ default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_ke
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 300, **env) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1', **env)
+    full_env = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1', **env}
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:

@@ -24,7 +24,7 @@ def test_torchrun_two_processes_train_resume_and_exact_metric(tmp_path, demo_roo
     proc = run_cli(torchrun + ['--cfg-options', 'train_cfg.max_epochs=1'], tmp_path, timeout=400)
     assert (work / 'epoch_1.pth').exists()
     assert 'world_size: 2' in proc.stdout + proc.stderr or 'Distributed launcher: pytorch' in proc.stdout + proc.stderr
-    torchrun[5] = f'--master_port={free_port()}'
+    torchrun[4] = f'--master_port={free_port()}'
     run_cli(torchrun + ['--resume'], tmp_path, timeout=400)
     assert (work / 'epoch_2.pth').exists()
     rows = [r for r in read_scalars(work) if 'accuracy/top1' in r]

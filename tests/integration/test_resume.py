@@ -19,7 +19,7 @@ class StopAfterEpoch(Hook):
         self.epoch = epoch
 
     def after_train_epoch(self, runner):
-        if runner.epoch == self.epoch:
+        if runner.epoch + 1 == self.epoch:  # the loop counts the finished epoch only after this hook
             raise SystemExit(3)
 '''
 
@@ -44,8 +44,7 @@ def assert_same(a, b, path=''):
 def test_resume_is_bit_identical(tmp_path, demo_root):
     (tmp_path / 'stop_hook.py').write_text(STOP_HOOK)
     # one dataloader worker, so the per-epoch worker seeding is covered too
-    cfg = tiny_demo_config(tmp_path, demo_root, custom_imports=dict(imports=['stop_hook']))
-    cfg.write_text(cfg.read_text() + "\ntrain_dataloader = dict(num_workers=1)\n")
+    cfg = tiny_demo_config(tmp_path, demo_root, train_workers=1, custom_imports=dict(imports=['stop_hook']))
     straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
     env = dict(PYTHONPATH=f'{ROOT}:{tmp_path}')
     run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(straight), '--deterministic'], tmp_path, **env)

@@ -17,7 +17,7 @@ train_dataloader = dict(
     pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    worker_init_fn=dict(type='seed_worker'),
+    worker_init_fn=dict(type='openmix.seed_worker'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
 )
 val_dataloader = dict(

@@ -7,7 +7,8 @@ demo_args = dict(num_classes=10, train_per_class=200, val_per_class=50, image_si
 train_pipeline = [
     dict(type='RandomResizedCrop', size=64, scale=(0.35, 1.0), interpolation='bicubic'),
     dict(type='RandomHorizontalFlip', prob=0.5),
-    dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), interpolation='bicubic'),
+    dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), interpolation='bicubic',
+         img_size=64),
     dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='PackInputs')]
@@ -17,7 +18,7 @@ train_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    worker_init_fn=dict(type='seed_worker'),
+    worker_init_fn=dict(type='openmix.seed_worker'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline, **demo_args),
 )
 val_dataloader = dict(

@@ -22,7 +22,7 @@ train_dataloader = dict(
     persistent_workers=False,  # workers are re-seeded each epoch from the main RNG: exact resume
     sampler=dict(type='RepeatAugSampler', num_repeats=3, shuffle=True),  # DeiT's repeated augmentation
     collate_fn=dict(type='default_collate'),
-    worker_init_fn=dict(type='seed_worker'),
+    worker_init_fn=dict(type='openmix.seed_worker'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
 )
 val_dataloader = dict(

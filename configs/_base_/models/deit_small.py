@@ -7,5 +7,4 @@ model = dict(
     head=dict(type='LinearClsHead', num_classes=1000),
     loss=dict(type='SoftTargetCrossEntropy'),
     label_smoothing=0.1,
-    mixer=None,
 )

@@ -6,5 +6,4 @@ model = dict(
     head=dict(type='LinearClsHead', num_classes=1000, init_std=0.01),
     loss=dict(type='SoftTargetCrossEntropy'),
     label_smoothing=0.0,
-    mixer=None,
 )

@@ -15,4 +15,4 @@ train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 val_cfg = dict(type='EMAValLoop')
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=512, enable=True)
-custom_hooks = [dict(type='RandomStateHook'), dict(type='EMAHook', momentum=0.99996)]
+custom_hooks = [dict(type='EMAHook', momentum=0.99996)]
