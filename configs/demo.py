@@ -8,8 +8,11 @@ _base_ = [
     './_base_/default_runtime.py',
 ]
 model = dict(
+    # A convolutional patch stem (LV-ViT's, 32 channels) in place of the linear patchify: a plain ViT this small
+    # stays at chance for many epochs on 2,000 images, the stem makes it trainable in minutes (same token grid).
     backbone=dict(model_name='vit_tiny_patch16_224', img_size=64, patch_size=8, embed_dim=128, depth=4,
-                  num_heads=4, drop_path_rate=0.05),
+                  num_heads=4, drop_path_rate=0.05,
+                  embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32, stem_stride=2)),
     head=dict(num_classes=10),
     mixer=dict(
         type='RandomMix',
@@ -19,7 +22,7 @@ model = dict(
         mode='batch',
     ),
 )
-optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=5.0))
+optim_wrapper = dict(optimizer=dict(lr=3e-4), clip_grad=dict(max_norm=5.0))
 max_epochs = 30
 param_scheduler = [
     dict(type='LinearWarmupLR', start_lr=1e-6, by_epoch=True, begin=0, end=3, convert_to_iter_based=True),
@@ -27,5 +30,6 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 auto_scale_lr = dict(base_batch_size=64, enable=True)
-custom_hooks = [dict(type='EMAHook', momentum=0.999)]
+# EMA horizon ~100 of the run's 960 iterations (DeiT's 0.99996 is for ~375k iterations)
+custom_hooks = [dict(type='EMAHook', momentum=0.99)]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=5))

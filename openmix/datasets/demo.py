@@ -52,7 +52,7 @@ JPEG_QUALITY = 90
 # Bounds on the fraction of the image the object covers (anti-aliased mask area / image area). Targets are drawn
 # log-uniformly inside a slightly narrower range so that rasterisation never pushes a sample outside these bounds.
 COVERAGE_RANGE = (0.05, 0.6)
-_TARGET_COVERAGE = (float(os.environ.get('DEMO_COV_LO', 0.07)), 0.5)
+_TARGET_COVERAGE = (0.07, 0.5)
 _SUPERSAMPLE = 4  # the mask is drawn at 4x and box-filtered down: anti-aliased edges and a sub-pixel coverage value
 _SPLIT_CODES = {'train': 0, 'val': 1}
 
@@ -140,9 +140,7 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Low-contrast clutter: a gradient, soft blobs, thin lines and sensor noise around a random base colour."""
-    _sat = float(os.environ.get('DEMO_BG_SAT', 1.0))
     base = rng.uniform(40, 215, 3)
-    base = base.mean() + _sat * (base - base.mean())
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size - 0.5
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * xx + np.sin(angle) * yy)[..., None] * rng.uniform(-40, 40, 3)
@@ -176,7 +174,7 @@ def _object_colour(rng: np.random.Generator, bg_luma: float) -> np.ndarray:
 # ViT picks up within a few epochs (patch embeddings see it directly), while the rest of the accuracy needs the shape.
 TEXTURES = ('solid', 'stripes', 'checker', 'dots', 'bands', 'speckle', 'grid', 'concentric', 'fine_checker',
             'radial')
-CLASS_TEXTURE_PROB = float(os.environ.get('DEMO_TEX_P', 0.75))
+CLASS_TEXTURE_PROB = 0.75
 
 
 def _texture(rng: np.random.Generator, kind: str, u: np.ndarray, v: np.ndarray, unit: float) -> np.ndarray:
@@ -262,7 +260,7 @@ def render_demo_image(seed: int, split: str, label: int, index: int, image_size:
     kind = TEXTURES[label % len(TEXTURES)] if own else TEXTURES[int(rng.integers(len(TEXTURES)))]
     unit = size / 64
     pattern = _texture(rng, kind, rel[..., 0] * scale, rel[..., 1] * scale, unit)
-    fill = colour + (rng.uniform(*[float(x) for x in os.environ.get("DEMO_AMP", "35,60").split(",")]) * pattern)[..., None]
+    fill = colour + (rng.uniform(35, 60) * pattern)[..., None]
     img = bg * (1 - alpha[..., None]) + fill * alpha[..., None]
     img += rng.normal(0, rng.uniform(2, 8), img.shape)
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)

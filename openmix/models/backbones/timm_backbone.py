@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import difflib
+import functools
 
 import timm
 import torch
 from torch import nn
 
-from openmix.registry import MODELS
+from openmix.registry import MODELS, unknown_type_message
 
 
 @MODELS.register_module()
@@ -36,6 +37,13 @@ class TimmBackbone(nn.Module):
             close = difflib.get_close_matches(model_name, timm.list_models(), n=6, cutoff=0.6)
             raise KeyError(f"unknown timm model `backbone.model_name={model_name!r}`; similar names: {close}")
         self.model_name = model_name
+        if isinstance(kwargs.get('embed_layer'), dict):  # e.g. dict(type='ConvStemPatchEmbed', stem_channels=32)
+            embed = dict(kwargs['embed_layer'])
+            cls = MODELS.get(embed.get('type'))
+            if cls is None:
+                raise KeyError(unknown_type_message(embed.get('type'), MODELS, 'backbone.embed_layer.type'))
+            embed.pop('type')
+            kwargs['embed_layer'] = functools.partial(cls, **embed)
         self.model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
         self.num_features = self.model.num_features
         if cifar_stem:
