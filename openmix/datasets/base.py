@@ -98,12 +98,17 @@ class BaseImageDataset(Dataset):
     def get_gt_labels(self) -> list[int]:
         return [label for _, label in self.samples]
 
+    def load_image(self, idx: int) -> Image.Image:
+        """The RGB image of sample ``idx`` (raises :class:`CorruptImageError` naming the file)."""
+        return load_rgb(self.samples[idx][0])
+
     def __getitem__(self, idx: int) -> dict:
         skipped = 0
         while True:
-            path, label = self.samples[(idx + skipped) % len(self.samples)]
+            j = (idx + skipped) % len(self.samples)
+            path, label = self.samples[j]
             try:
-                img = load_rgb(path)
+                img = self.load_image(j)
                 break
             except CorruptImageError as e:
                 if not self.skip_corrupt:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import Dataset
-
-from openmix.datasets.base import DATASETS_DOC, Compose
+from openmix.datasets.base import DATASETS_DOC, BaseImageDataset
 from openmix.registry import DATASETS
 
 # The official batches hold only dicts, lists, str/bytes and numpy arrays: nothing else may be unpickled.
@@ -36,7 +34,7 @@ def load_cifar_batch(path: Path) -> dict:
 
 
 @DATASETS.register_module()
-class CIFAR10(Dataset):
+class CIFAR10(BaseImageDataset):
     """CIFAR-10 (Krizhevsky 2009) from ``<data_root>/cifar-10-batches-py/`` (``data_batch_1..5``, ``test_batch``,
     ``batches.meta``), the official "python version" archive extracted under ``data_root``.
 
@@ -80,30 +78,16 @@ class CIFAR10(Dataset):
             labels.extend(lab)
             names.extend(f'{name}#{i}' for i in range(len(arr)))
         self.data = np.ascontiguousarray(np.concatenate(data).transpose(0, 2, 3, 1))  # (N, 32, 32, 3)
-        self.labels = [int(x) for x in labels]
-        self.names = names
-        meta = load_cifar_batch(folder / self.meta_file)
-        self.classes = list(meta[self.names_key])
-        bad = [x for x in set(self.labels) if not 0 <= x < len(self.classes)]
+        labels = [int(x) for x in labels]
+        classes = list(load_cifar_batch(folder / self.meta_file)[self.names_key])
+        bad = [x for x in set(labels) if not 0 <= x < len(classes)]
         if bad:
-            raise ValueError(f'{folder}: labels {sorted(bad)[:5]} out of range for {len(self.classes)} classes')
-        self.metainfo = dict(classes=tuple(self.classes))
-        self.pipeline = Compose(pipeline)
+            raise ValueError(f'{folder}: labels {sorted(bad)[:5]} out of range for {len(classes)} classes')
         self.split = split
+        super().__init__(list(zip(names, labels)), classes, pipeline)
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def get_gt_labels(self) -> list[int]:
-        return list(self.labels)
-
-    def __getitem__(self, idx: int) -> dict:
-        return self.pipeline(dict(img=Image.fromarray(self.data[idx]), img_path=self.names[idx],
-                                  gt_label=self.labels[idx]))
+    def load_image(self, idx: int) -> Image.Image:
+        return Image.fromarray(self.data[idx])
 
 
 @DATASETS.register_module()
