@@ -8,6 +8,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The EMA of the tiny runs (fixed here so tests that re-list custom_hooks stay in step with it).
+EMA_HOOK = dict(type='EMAHook', momentum=0.99)
+
+
 def tiny_demo_config(tmp_path: Path, data_root: Path, train_workers: int = 0, **overrides) -> Path:
     """A config file over configs/demo.py shrunk to seconds: tiny data, 32 px, 2 blocks, no workers."""
     extra = '\n'.join(f'{k} = {v!r}' for k, v in overrides.items())
@@ -29,6 +33,7 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=5))
+custom_hooks = [{EMA_HOOK!r}]
 {extra}
 """
     path = tmp_path / 'tiny_demo.py'

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import torch
 
-from .conftest import ROOT, run_cli, tiny_demo_config
+from .conftest import EMA_HOOK, ROOT, run_cli, tiny_demo_config
 
 STOP_HOOK = '''
 from mmengine.hooks import Hook
@@ -50,8 +50,7 @@ def test_resume_is_bit_identical(tmp_path, demo_root):
     run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(straight), '--deterministic'], tmp_path, **env)
     try:
         run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(resumed), '--deterministic',
-                 '--cfg-options', "custom_hooks=[dict(type='RandomStateHook'), dict(type='EMAHook', momentum=0.999),"
-                 " dict(type='StopAfterEpoch', epoch=1)]"], tmp_path, **env)
+                 '--cfg-options', f"custom_hooks=[{EMA_HOOK!r}, dict(type='StopAfterEpoch', epoch=1)]"], tmp_path, **env)
         raise AssertionError('the first half should have stopped after epoch 1')
     except AssertionError as err:
         assert 'command failed (3)' in str(err), err
