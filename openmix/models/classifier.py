@@ -65,6 +65,7 @@ class ImageClassifier(BaseModel):
         if self.mixer is not None and self.mixer.enabled:
             mixed = self.mixer(inputs)
             inputs = mixed.inputs
+            self.label_assigner.prepare(mixed)
         logits = self.head(self.extract_feat(inputs))
         if mixed is not None:
             targets = self.label_assigner(targets, mixed)
