@@ -9,7 +9,7 @@ from openmix.apis import check_config_types
 from openmix.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (ROOT / 'configs').glob('*.py'))
+CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
 MODEL_BASES = sorted((ROOT / 'configs' / '_base_' / 'models').glob('*.py'))
 
 
@@ -38,7 +38,7 @@ def one_step(model_cfg, batch=2) -> float:
     return loss.item()
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
 def test_config_builds_and_steps(path):
     cfg = Config.fromfile(path)
     check_config_types(cfg)

@@ -73,7 +73,8 @@ class TransMixLabel(AreaLabel):
         model = getattr(backbone, 'model', backbone)
         self.probe = ClassAttentionProbe(model, getattr(backbone, 'model_name', type(model).__name__))
         patch_embed = getattr(model, 'patch_embed', None)
-        self.grid_size = tuple(patch_embed.grid_size) if patch_embed is not None else None
+        grid = getattr(patch_embed, 'grid_size', None)  # XCiT's ConvPatchEmbed has none: inferred per batch
+        self.grid_size = tuple(grid) if grid is not None else None
 
     def prepare(self, mixed: MixedBatch) -> None:
         """Called before the forward pass: capture attention only when some sample was box-mixed."""
@@ -84,11 +85,11 @@ class TransMixLabel(AreaLabel):
         h, w = mixed.inputs.shape[-2:]
         n = attn.shape[1]
         grid = self.grid_size if self.grid_size and self.grid_size[0] * self.grid_size[1] == n else None
-        if grid is None:
-            side = int(round(n ** 0.5))
-            if side * side != n:
+        if grid is None:  # same aspect as the image
+            gh = max(int(round((n * h / w) ** 0.5)), 1)
+            if n % gh:
                 raise ValueError(f'TransMix: cannot infer the token grid of {n} patch tokens for {h}x{w} inputs')
-            grid = (side, side)
+            grid = (gh, n // gh)
         box = mixed.box.to(attn.device)
         m = box_token_mask(box, (h, w), grid)
         attn = attn.float()
