@@ -1,4 +1,4 @@
-# The main job on the built-in demo data (no download): a tiny DeiT (64 px, patch 8, 4 blocks, width 128) with the
+# The main job on the built-in demo data (no download): TransMix on a tiny DeiT (64 px, patch 8, 4 blocks, width 128) with the
 # full DeiT recipe (Mixup/CutMix switch, label smoothing, RandAugment, random erasing, AdamW + warm-up + cosine,
 # EMA), sized to finish in a few minutes on 2 CPU cores.
 _base_ = [
@@ -21,6 +21,8 @@ model = dict(
         prob=1.0,
         mode='batch',
     ),
+    # TransMix (Chen et al., CVPR 2022): CutMix batches are labelled by 0.5 area + 0.5 class attention in the box
+    label_assigner=dict(type='TransMixLabel', attn_weight=0.5),
 )
 optim_wrapper = dict(optimizer=dict(lr=3e-4), clip_grad=dict(max_norm=5.0))
 max_epochs = 30

@@ -1,8 +1,11 @@
 """Input mixing methods (one file per family) and their shared geometry."""
 from .base import BaseMixer, MixedBatch, MixParams
 from .cutmix import CutMix
+from .fmix import FMix
 from .geometry import mix_target, smooth_one_hot
 from .mixup import Mixup
 from .random_mix import RandomMix
+from .resizemix import ResizeMix
+from .smoothmix import SmoothMix
 
-__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'RandomMix', 'mix_target', 'smooth_one_hot']
+__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'RandomMix', 'ResizeMix', 'SmoothMix', 'mix_target', 'smooth_one_hot']

@@ -45,10 +45,12 @@ class MixedBatch:
 
 @dataclass
 class MixParams:
-    """Host-side parameters of one mixer for ``n`` samples: ``lam`` (n,) and, for box methods, ``box`` (n, 4)."""
+    """Host-side parameters of one mixer for ``n`` samples: ``lam`` (n,), for box methods ``box`` (n, 4), and any
+    method-specific arrays in ``extra``."""
 
     lam: np.ndarray
     box: np.ndarray | None = None
+    extra: dict | None = None
 
 
 def keep_self_pairs(lam: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -78,6 +80,8 @@ class BaseMixer(nn.Module):
 
     name = 'base'
     uses_box = False
+    #: False for methods that cannot express a sample's mix as a partner weight (RandomMix elem/pair refuse them)
+    supports_per_sample = True
 
     def __init__(self, alpha: float = 1.0, prob: float = 1.0, pairing: str = 'flip', seed: int | None = None) -> None:
         super().__init__()

@@ -43,6 +43,9 @@ class RandomMix(BaseMixer):
         if mode == 'pair' and pairing != 'flip':
             raise ValueError("mode='pair' mixes i with B-1-i symmetrically and needs pairing='flip'")
         self.mixers = torch.nn.ModuleList(m if isinstance(m, BaseMixer) else MIXERS.build(m) for m in mixers)
+        whole = [type(m).__name__ for m in self.mixers if not m.supports_per_sample]
+        if mode != 'batch' and whole:
+            raise ValueError(f"{', '.join(whole)} mix whole batches only: use mode='batch' (got mode={mode!r})")
         if switch_prob is not None:
             if probs is not None or len(self.mixers) != 2:
                 raise ValueError('switch_prob needs exactly two mixers and no `probs`')

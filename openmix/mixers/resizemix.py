@@ -1,0 +1,69 @@
+"""ResizeMix: Qin et al., "ResizeMix: Mixing Data with Preserved Object Information and True Labels",
+arXiv 2012.11101 (2020)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from openmix.registry import MIXERS
+
+from .base import BaseMixer, MixParams
+
+
+@MIXERS.register_module()
+class ResizeMix(BaseMixer):
+    """Paste the whole partner image, resized to ``tau`` of the size, into a random box (paper Eq. 1-3).
+
+    ``tau ~ U(scope)`` (paper; with ``use_alpha``, ``tau ~ Beta(alpha, alpha)`` re-drawn uniformly when it falls
+    outside ``scope``, as OpenMixup). The box has sides ``int(tau * H)`` x ``int(tau * W)`` around a centre drawn
+    uniformly over the pixels, halves ``side // 2`` each way, clipped to the image; the partner is resized to the
+    clipped box (``interpolation``, OpenMixup default ``'nearest'``) and ``lam = 1 - box area / (H * W)``. The same
+    box serves the whole batch (whole-batch method: ``RandomMix`` accepts it in ``mode='batch'`` only). The box is
+    reported in ``MixedBatch.box`` but not flagged ``is_box``: its content is not the partner's pixels at that place,
+    so TransMix leaves ResizeMix batches with area labels.
+
+    Args:
+        scope: Range of ``tau``.
+        use_alpha: Draw ``tau`` from Beta(alpha, alpha) first.
+        alpha: Beta concentration for ``use_alpha``.
+        interpolation: ``F.interpolate`` mode for the resized partner.
+        prob, pairing, seed: See ``BaseMixer``.
+    """
+
+    name = 'resizemix'
+    supports_per_sample = False
+
+    def __init__(self, scope: tuple[float, float] = (0.1, 0.8), use_alpha: bool = False, alpha: float = 1.0,
+                 interpolation: str = 'nearest', **kwargs) -> None:
+        super().__init__(alpha=alpha, **kwargs)
+        if not 0 <= scope[0] <= scope[1] <= 1:
+            raise ValueError(f'scope must be (lo, hi) with 0 <= lo <= hi <= 1, got {scope}')
+        if interpolation not in ('nearest', 'bilinear', 'bicubic', 'area', 'nearest-exact'):
+            raise ValueError(f"interpolation must be an F.interpolate mode such as 'nearest', got {interpolation!r}")
+        self.scope, self.use_alpha, self.interpolation = tuple(scope), use_alpha, interpolation
+
+    def draw(self, rng: np.random.Generator, n: int, img_hw: tuple[int, int]) -> MixParams:
+        h, w = int(img_hw[0]), int(img_hw[1])
+        if self.use_alpha:
+            tau = rng.beta(self.alpha, self.alpha, n)
+            out = (tau < self.scope[0]) | (tau > self.scope[1])
+            tau = np.where(out, rng.uniform(*self.scope, n), tau)
+        else:
+            tau = rng.uniform(*self.scope, n)
+        cut_h, cut_w = (h * tau).astype(np.int64), (w * tau).astype(np.int64)
+        cy, cx = rng.integers(0, h, n), rng.integers(0, w, n)
+        box = np.stack([np.clip(cy - cut_h // 2, 0, h), np.clip(cy + cut_h // 2, 0, h),
+                        np.clip(cx - cut_w // 2, 0, w), np.clip(cx + cut_w // 2, 0, w)], 1)
+        lam = 1.0 - (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]) / (h * w)
+        return MixParams(lam, box)
+
+    def mix_batch(self, x: torch.Tensor, index: torch.Tensor, params: MixParams) -> torch.Tensor:
+        y_lo, y_hi, x_lo, x_hi = (int(v) for v in params.box[0])
+        if y_hi > y_lo and x_hi > x_lo:
+            x[:, :, y_lo:y_hi, x_lo:x_hi] = F.interpolate(x[index], size=(y_hi - y_lo, x_hi - x_lo),
+                                                          mode=self.interpolation)
+        return x
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, scope={self.scope}, use_alpha={self.use_alpha}'
