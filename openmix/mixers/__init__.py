@@ -6,6 +6,7 @@ from .geometry import mix_target, smooth_one_hot
 from .mixup import Mixup
 from .random_mix import RandomMix
 from .resizemix import ResizeMix
+from .saliencymix import SaliencyMix
 from .smoothmix import SmoothMix
 
-__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'RandomMix', 'ResizeMix', 'SmoothMix', 'mix_target', 'smooth_one_hot']
+__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'RandomMix', 'ResizeMix', 'SaliencyMix', 'SmoothMix', 'mix_target', 'smooth_one_hot']
