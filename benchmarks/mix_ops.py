@@ -27,6 +27,10 @@ OURS = {
     'fmix': dict(type='FMix', alpha=1.0),
     'smoothmix': dict(type='SmoothMix'),
     'resizemix': dict(type='ResizeMix'),
+    'gridmix': dict(type='GridMix', alpha=1.0),
+    'saliencymix': dict(type='SaliencyMix', alpha=1.0),
+    'fmix_smoothmix_gridmix_elem': dict(type='RandomMix', mixers=[dict(type='FMix'), dict(type='SmoothMix'),
+                                                                    dict(type='GridMix')], mode='elem'),
 }
 TIMM = {  # timm.data.Mixup arguments for the same method
     'mixup': dict(mixup_alpha=0.8, cutmix_alpha=0.0),

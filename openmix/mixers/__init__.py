@@ -2,6 +2,7 @@
 from .base import BaseMixer, MixedBatch, MixParams
 from .cutmix import CutMix
 from .fmix import FMix
+from .gridmix import GridMix
 from .geometry import mix_target, smooth_one_hot
 from .mixup import Mixup
 from .random_mix import RandomMix
@@ -9,4 +10,4 @@ from .resizemix import ResizeMix
 from .saliencymix import SaliencyMix
 from .smoothmix import SmoothMix
 
-__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'RandomMix', 'ResizeMix', 'SaliencyMix', 'SmoothMix', 'mix_target', 'smooth_one_hot']
+__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'GridMix', 'RandomMix', 'ResizeMix', 'SaliencyMix', 'SmoothMix', 'mix_target', 'smooth_one_hot']

@@ -95,3 +95,30 @@ def test_elem_mode_gives_per_sample_lam_for_fmix_and_smoothmix():
     assert out.lam.unique().numel() > 2
     # every sample is exactly the lerp of itself and its partner with its own weight
     torch.testing.assert_close(out.inputs, torch.lerp(x, x[out.index], out.mask))
+
+
+def _reference_grid(h, w, top, left, cut_h, cut_w, ph, pw, hh, hw):
+    """The reference's loop over holes (official GridMixup / OpenMixup), for square-agnostic rows/cols."""
+    mask = np.zeros((h, w))
+    for i in range(cut_w // pw + 2):
+        for j in range(cut_h // ph + 2):
+            x1, y1 = min(pw * i, cut_w), min(ph * j, cut_h)
+            x2, y2 = min(x1 + hw, cut_w), min(y1 + hh, cut_h)
+            mask[top + y1:top + y2, left + x1:left + x2] = 1
+    return mask
+
+
+def test_gridmix_mask_matches_the_hole_loop_and_lam_is_exact():
+    from openmix.mixers import GridMix
+    m = GridMix(alpha=1.0, seed=0)
+    x = _batch(b=5, h=40, w=48)
+    params = m.draw(np.random.default_rng(7), 5, (40, 48))
+    w = m.partner_weight(params, x)
+    for i in range(5):
+        ref = _reference_grid(40, 48, *params.extra['grid'][i].tolist())
+        np.testing.assert_array_equal(w[i, 0].numpy(), ref)
+        assert params.lam[i] == pytest.approx(1 - ref.sum() / (40 * 48))
+    out = RandomMix([dict(type='GridMix')], mode='elem', seed=1)(x.clone())
+    assert out.lam.unique().numel() > 1
+    with pytest.raises(ValueError, match='n_holes up to 30 needs crops at least 60 px wide'):
+        GridMix(n_holes=(29, 30), seed=0).draw(np.random.default_rng(0), 2, (32, 32))
