@@ -61,3 +61,16 @@ def test_cfg_options_are_literals_not_code(tmp_path, demo_root):
     assert cfg.custom_hooks[0] == dict(type='EMAHook', momentum=0.9, begin=(1, -2))  # dict(...) of literals
     assert [h['type'] for h in cfg.custom_hooks[1:]] == ['RandomStateHook', 'SkippedImagesHook']
     assert cfg.work_dir == "__import__('os').getcwd()"  # kept as a string, never evaluated
+
+
+def test_visualize_mix_writes_a_grid_with_attention_for_transmix(tmp_path, demo_root):
+    from PIL import Image
+
+    from tools.visualize_mix import main
+    cfg = tiny_demo_config(tmp_path, demo_root)
+    out = main([str(cfg), '--method', 'CutMix', '--num', '3', '--out', str(tmp_path / 'grid.png')])
+    img = Image.open(out)
+    assert img.size == (5 * (96 + 4), 3 * (96 + 18) + 18)  # five columns: A, B, mix, mask, attention
+    out = main([str(cfg), '--method', 'FMix', '--num', '2', '--out', str(tmp_path / 'fmix.png'),
+                '--cfg-options', "model.label_assigner=dict(_delete_=True, type='AreaLabel')"])
+    assert Image.open(out).size == (4 * (96 + 4), 2 * (96 + 18) + 18)  # no attention column with area labels

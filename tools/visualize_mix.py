@@ -1,0 +1,129 @@
+"""Write a PNG grid of mixed samples: image A, image B, the mix, the partner mask and (TransMix) the attention.
+
+    python tools/visualize_mix.py configs/demo.py [--method CutMix] [--checkpoint work_dirs/demo/epoch_30.pth]
+        [--num 8] [--out mix.png] [--seed 0] [--cfg-options ...]
+
+``--method`` replaces the config's mixer by that registered mixer with its defaults (``--method "FMix(alpha=1)"``
+style arguments are not parsed: use ``--cfg-options model.mixer=...`` for full control). With a TransMix label
+assigner the fifth column overlays the class attention on the mix and each row prints area lam vs TransMix lam
+(the weight of image A); with a checkpoint the attention is the trained model's.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Visualise the configured mixing on a batch of the training data')
+    parser.add_argument('config')
+    parser.add_argument('--method', help='mixer type to use instead of the config\'s (e.g. CutMix, FMix, GridMix)')
+    parser.add_argument('--checkpoint', help='model weights for the attention (default: the untrained model)')
+    parser.add_argument('--ema', action='store_true', help='use the checkpoint\'s EMA weights')
+    parser.add_argument('--num', type=int, default=8, help='samples (rows) to show')
+    parser.add_argument('--out', default='mix_grid.png')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE')
+    return parser.parse_args(argv)
+
+
+def _to_image(t, mean, std):
+    import numpy as np
+    from PIL import Image
+    arr = (t.float().cpu() * std.view(3, 1, 1) + mean.view(3, 1, 1)).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def _heat(m, size):
+    """A (H, W) map in [0, 1] as a red-yellow PIL image."""
+    import numpy as np
+    from PIL import Image
+    a = m.float().clamp(0, 1).cpu().numpy()
+    rgb = np.stack([np.ones_like(a), a, np.zeros_like(a)], -1) * (0.25 + 0.75 * a[..., None])
+    return Image.fromarray((rgb * 255).astype(np.uint8)).resize(size, Image.NEAREST)
+
+
+def main(argv=None) -> str:
+    import torch
+    import torch.nn.functional as F
+    from mmengine.dataset import default_collate
+    from PIL import Image, ImageDraw
+
+    from openmix.apis import load_config
+    from openmix.mixers.geometry import box_mask
+    from openmix.registry import DATASETS, MIXERS, MODELS
+    from openmix.utils.weights import load_model_weights
+
+    args = parse_args(argv)
+    cfg = load_config(argparse.Namespace(config=args.config, cfg_options=args.cfg_options, launcher='none'))
+    torch.manual_seed(args.seed)
+    import random
+    random.seed(args.seed)
+    model = MODELS.build(cfg.model)
+    if args.checkpoint:
+        load_model_weights(model, args.checkpoint, ema=args.ema)
+    if args.method:
+        model.mixer = MIXERS.build(dict(type=args.method, seed=args.seed))
+    elif model.mixer is None:
+        raise SystemExit(f'{args.config} has no model.mixer: pass --method (e.g. --method CutMix)')
+    else:
+        model.mixer = MIXERS.build(dict(cfg.model.mixer, seed=args.seed))
+    model.eval()
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    n = min(args.num, len(dataset))
+    step = max(len(dataset) // n, 1)
+    batch = default_collate([dataset[i * step] for i in range(n)])
+    data = model.data_preprocessor(batch, False)
+    x = data['inputs']
+    mixed = model.mixer(x.clone())
+    partner = x[mixed.index]
+    if mixed.mask is not None and mixed.mask.shape[-1] == x.shape[-1]:
+        mask = mixed.mask[:, 0].expand(n, -1, -1)
+    elif mixed.box is not None and mixed.is_box is not None and mixed.is_box.any():
+        mask = box_mask(mixed.box, x.shape[-2:])[:, 0].float()
+    else:  # any linear mix: the partner's weight per pixel, (mix - a) / (b - a)
+        num, den = (mixed.inputs - x).mean(1), (partner - x).mean(1)
+        mask = torch.where(den.abs() > 1e-3, num / den, torch.zeros_like(den)).clamp(0, 1)
+    attn, lam_tm = None, None
+    assigner = model.label_assigner
+    if hasattr(assigner, 'probe') and assigner.probe is not None:
+        assigner.probe.active = True
+        with torch.no_grad():
+            model.backbone(mixed.inputs)
+        attn = assigner.probe.pop()
+        assigner.probe.active = False
+        if mixed.box is not None and mixed.is_box is not None:
+            lam_tm = assigner.transmix_lam(mixed.lam, mixed, attn)
+    mean = model.data_preprocessor.mean.flatten()
+    std = model.data_preprocessor.std.flatten()
+    tile = max(96, x.shape[-1])
+    cols = 5 if attn is not None else 4
+    sheet = Image.new('RGB', (cols * (tile + 4), n * (tile + 18) + 18), 'white')
+    draw = ImageDraw.Draw(sheet)
+    for c, title in enumerate(['A', 'B (partner)', 'mix', 'mask (B share)', 'attention on mix'][:cols]):
+        draw.text((c * (tile + 4) + 4, 2), title, fill='black')
+    for i in range(n):
+        y = 18 + i * (tile + 18)
+        tiles = [_to_image(x[i], mean, std), _to_image(partner[i], mean, std), _to_image(mixed.inputs[i], mean, std),
+                 _heat(mask[i], (tile, tile))]
+        if attn is not None:
+            side = int(attn.shape[1] ** 0.5)
+            a = attn[i].view(1, 1, side, -1)
+            a = F.interpolate(a / a.max(), size=x.shape[-2:], mode='nearest')[0, 0]
+            tiles.append(Image.blend(tiles[2].convert('RGB'), _heat(a, tuple(x.shape[-2:][::-1])), 0.5))
+        for c, im in enumerate(tiles):
+            sheet.paste(im.resize((tile, tile), Image.NEAREST), (c * (tile + 4), y))
+        text = f'{mixed.mode}: lam(A) area {mixed.lam[i]:.3f}'
+        if lam_tm is not None:
+            text += f'  TransMix {lam_tm[i]:.3f}'
+        draw.text((4, y + tile + 2), text, fill='black')
+    sheet.save(args.out)
+    print(f'wrote {args.out} ({n} rows: A, B, mix, mask' + (', attention)' if attn is not None else ')'))
+    return args.out
+
+
+if __name__ == '__main__':
+    main()
