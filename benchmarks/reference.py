@@ -20,6 +20,8 @@ TABLES = {
             ('deit_b_baseline', 'DeiT-B', 81.8, False), ('deit_b_transmix', 'DeiT-B + TransMix', 82.4, True),
             ('cait_xxs24_baseline', 'CaiT-XXS24', None, False), ('cait_xxs24_transmix', 'CaiT-XXS24 + TransMix', None, False),
             ('xcit_s12_baseline', 'XCiT-S12', None, False), ('xcit_s12_transmix', 'XCiT-S12 + TransMix', None, False),
+            ('ca_swin_t_baseline', 'CA-Swin-T', None, False),
+            ('ca_swin_t_transmix', 'CA-Swin-T + TransMix', 81.8, False),
         ]),
     'openmixup_imagenet_vit': dict(
         title='OpenMixup ImageNet-1k ViT rows, DeiT recipe, 300 epochs (top-1 %, best)',
@@ -30,6 +32,7 @@ TABLES = {
             ('deit_s_transmix', 'DeiT-S, TransMix', 80.68, True),
             ('deit_t_baseline', 'DeiT-T, DeiT', 74.50, True), ('deit_t_transmix', 'DeiT-T, TransMix', 74.56, True),
             ('deit_b_baseline', 'DeiT-B, DeiT', 81.83, True), ('deit_b_transmix', 'DeiT-B, TransMix', 82.51, True),
+            ('swin_t_baseline', 'Swin-T, DeiT', 81.20, True), ('ca_swin_t_transmix', 'Swin-T, TransMix (ours: CA-Swin)', 81.80, True),
         ]),
     'demo': dict(
         title='Built-in demo data (10 shape classes, 30 epochs, tiny conv-stem DeiT; our own runs, no paper value)',

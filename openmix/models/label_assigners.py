@@ -70,9 +70,10 @@ class TransMixLabel(AreaLabel):
 
     def attach(self, backbone: nn.Module) -> None:
         from openmix.models.class_attention import ClassAttentionProbe
-        model = getattr(backbone, 'model', backbone)
+        # a backbone with its own class-attention blocks (CA-Swin) is probed itself, else the wrapped timm model
+        model = backbone if hasattr(backbone, 'blocks_token_only') else getattr(backbone, 'model', backbone)
         self.probe = ClassAttentionProbe(model, getattr(backbone, 'model_name', type(model).__name__))
-        patch_embed = getattr(model, 'patch_embed', None)
+        patch_embed = getattr(model, 'patch_embed', None) if model is not backbone else None
         grid = getattr(patch_embed, 'grid_size', None)  # XCiT's ConvPatchEmbed has none: inferred per batch
         self.grid_size = tuple(grid) if grid is not None else None
 

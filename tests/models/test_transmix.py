@@ -134,3 +134,33 @@ def test_classifier_with_transmix_trains_and_captures_only_on_cutmix():
     model.mixer = MIXERS.build(dict(type='Mixup', alpha=1.0))
     model(**data, mode='loss')
     assert calls == [1]  # Mixup batches: no attention computed, area labels
+
+
+def test_ca_swin_class_attention_hook_and_transmix():
+    torch.manual_seed(0)
+    cfg = dict(type='ClassAttentionHeadBackbone', model_name='swin_tiny_patch4_window7_224', img_size=64,
+               window_size=2, embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), ca_blocks=2)
+    backbone = MODELS.build(cfg).eval()
+    assert backbone.num_features == 128 and 'cls_token' in backbone.no_weight_decay()
+    layer = backbone.blocks_token_only[-1].attn
+    for p in layer.parameters():
+        p.data.mul_(8)
+    x = torch.randn(2, 3, 64, 64)
+    probe = ClassAttentionProbe(backbone, 'ca-swin')
+    probe.active = True
+    feat = backbone(x)
+    hooked = probe.pop()
+    probe.remove()
+    layer.fused_attn = False
+    seen = {}
+    h = layer.attn_drop.register_forward_pre_hook(lambda m, a: seen.setdefault('attn', a[0]))
+    torch.testing.assert_close(backbone(x), feat)
+    h.remove()
+    assert hooked.shape == (2, 4)  # the last stage's 2 x 2 grid at 64 px
+    torch.testing.assert_close(hooked, seen['attn'][:, :, 0, 1:].mean(1), atol=1e-5, rtol=0)
+    model = MODELS.build(dict(type='ImageClassifier', backbone=cfg, head=dict(type='LinearClsHead', num_classes=3),
+                              mixer=dict(type='CutMix', alpha=1.0), label_assigner=dict(type='TransMixLabel')))
+    data = model.data_preprocessor(dict(inputs=torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8),
+                                        data_samples=dict(gt_label=torch.tensor([0, 2]))), True)
+    model(**data, mode='loss')['loss'].backward()
+    assert backbone.cls_token.grad is None and model.backbone.cls_token.grad is not None

@@ -1,4 +1,5 @@
+from .class_attention_head import ClassAttentionHeadBackbone
 from .patch_embed import ConvStemPatchEmbed
 from .timm_backbone import TimmBackbone
 
-__all__ = ['ConvStemPatchEmbed', 'TimmBackbone']
+__all__ = ['ClassAttentionHeadBackbone', 'ConvStemPatchEmbed', 'TimmBackbone']
