@@ -10,6 +10,25 @@ from openmix.registry import MIXERS
 from .base import BaseMixer, MixedBatch, keep_self_pairs
 
 
+#: OpenMixup ``mix_mode`` names -> openmix mixer types
+OPENMIXUP_NAMES = {'mixup': 'Mixup', 'cutmix': 'CutMix', 'fmix': 'FMix', 'smoothmix': 'SmoothMix',
+                   'gridmix': 'GridMix', 'resizemix': 'ResizeMix', 'saliencymix': 'SaliencyMix'}
+
+
+def openmixup_mixers(mix_mode: Sequence[str], mix_alpha: float | Sequence[float] | None) -> list[dict]:
+    """Mixer configs for OpenMixup's ``mix_mode`` list and its ``alpha`` (one value or one per mode)."""
+    modes = [mix_mode] if isinstance(mix_mode, str) else list(mix_mode)
+    alphas = [mix_alpha] * len(modes) if mix_alpha is None or isinstance(mix_alpha, (int, float)) else list(mix_alpha)
+    if len(alphas) != len(modes):
+        raise ValueError(f'mix_alpha needs one value per mix_mode ({len(modes)}), got {mix_alpha}')
+    out = []
+    for m, a in zip(modes, alphas):
+        if m not in OPENMIXUP_NAMES:
+            raise KeyError(f'mix_mode {m!r} is not one of {sorted(OPENMIXUP_NAMES)} (other methods: use `mixers`)')
+        out.append(dict(type=OPENMIXUP_NAMES[m]) if a is None else dict(type=OPENMIXUP_NAMES[m], alpha=float(a)))
+    return out
+
+
 @MIXERS.register_module()
 class RandomMix(BaseMixer):
     """Pick one of several mixers per batch (or per sample), as the DeiT recipe and OpenMixup do.
@@ -28,14 +47,23 @@ class RandomMix(BaseMixer):
         mode: ``'batch'`` (one draw per batch), ``'pair'`` (one draw per pair i, B-1-i, mixed symmetrically;
             needs ``pairing='flip'``) or ``'elem'`` (one draw per sample).
         pairing, seed: see ``BaseMixer``.
+        mix_mode, mix_alpha, mix_prob: OpenMixup's spelling, instead of ``mixers``/``probs``: method names
+            (``'mixup'``, ``'cutmix'``, ``'fmix'``, ...) with one alpha each, e.g.
+            ``RandomMix(mix_mode=['mixup', 'cutmix'], mix_alpha=[0.8, 1.0], mix_prob=None)`` (OpenMixup's DeiT mode).
     """
 
     name = 'random'
 
-    def __init__(self, mixers: Sequence[dict | BaseMixer], probs: Sequence[float] | None = None,
+    def __init__(self, mixers: Sequence[dict | BaseMixer] | None = None, probs: Sequence[float] | None = None,
                  switch_prob: float | None = None, prob: float = 1.0, mode: str = 'batch', pairing: str = 'flip',
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, mix_mode: Sequence[str] | None = None,
+                 mix_alpha: float | Sequence[float] | None = None, mix_prob: Sequence[float] | None = None) -> None:
         super().__init__(alpha=1.0, prob=prob, pairing=pairing, seed=seed)
+        if mix_mode is not None:
+            if mixers is not None or probs is not None:
+                raise ValueError('give either mixers/probs or OpenMixup\'s mix_mode/mix_prob, not both')
+            mixers = openmixup_mixers(mix_mode, mix_alpha)
+            probs = mix_prob
         if not mixers:
             raise ValueError('RandomMix needs at least one mixer in `mixers`')
         if mode not in ('batch', 'pair', 'elem'):

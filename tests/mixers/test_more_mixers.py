@@ -122,3 +122,16 @@ def test_gridmix_mask_matches_the_hole_loop_and_lam_is_exact():
     assert out.lam.unique().numel() > 1
     with pytest.raises(ValueError, match='n_holes up to 30 needs crops at least 60 px wide'):
         GridMix(n_holes=(29, 30), seed=0).draw(np.random.default_rng(0), 2, (32, 32))
+
+
+def test_openmixup_spelling_builds_the_same_mixer():
+    ours = RandomMix([dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)], probs=[0.3, 0.7], seed=5)
+    theirs = RandomMix(mix_mode=['mixup', 'cutmix'], mix_alpha=[0.8, 1.0], mix_prob=[0.3, 0.7], seed=5)
+    x = _batch()
+    a, b = ours(x.clone()), theirs(x.clone())
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.lam, b.lam)
+    assert [type(m).__name__ for m in theirs.mixers] == ['Mixup', 'CutMix'] and theirs.mixers[0].alpha == 0.8
+    with pytest.raises(KeyError, match="mix_mode 'puzzlemix' is not one of"):
+        RandomMix(mix_mode=['puzzlemix'])
+    with pytest.raises(ValueError, match='not both'):
+        RandomMix([dict(type='Mixup')], mix_mode=['mixup'])
