@@ -18,6 +18,11 @@ TABLES = {
             ('deit_s_baseline', 'DeiT-S', 79.8, True), ('deit_s_transmix', 'DeiT-S + TransMix', 80.7, True),
             ('deit_s_transmix_official', 'DeiT-S + TransMix (official recipe)', 80.7, True),
             ('deit_b_baseline', 'DeiT-B', 81.8, False), ('deit_b_transmix', 'DeiT-B + TransMix', 82.4, True),
+            # PVT rows: the paper's PVT v1; ours run timm PVT-v2 b1-b4 (+ class-attention head for TransMix)
+            ('pvt_t_baseline', 'PVT-T', 75.1, False), ('pvt_t_transmix', 'PVT-T + TransMix', 75.5, True),
+            ('pvt_s_baseline', 'PVT-S', 79.8, False), ('pvt_s_transmix', 'PVT-S + TransMix', 80.5, True),
+            ('pvt_m_baseline', 'PVT-M', 81.2, False), ('pvt_m_transmix', 'PVT-M + TransMix', 82.1, False),
+            ('pvt_l_baseline', 'PVT-L', 81.7, False), ('pvt_l_transmix', 'PVT-L + TransMix', 82.4, False),
             ('cait_xxs24_baseline', 'CaiT-XXS24', None, False), ('cait_xxs24_transmix', 'CaiT-XXS24 + TransMix', None, False),
             ('xcit_s12_baseline', 'XCiT-S12', None, False), ('xcit_s12_transmix', 'XCiT-S12 + TransMix', None, False),
             ('ca_swin_t_baseline', 'CA-Swin-T', None, False),

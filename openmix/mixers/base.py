@@ -52,6 +52,12 @@ class MixParams:
     box: np.ndarray | None = None
     extra: dict | None = None
 
+    def subset(self, sel: np.ndarray) -> MixParams:
+        """The parameters of the samples where ``sel`` is True (scalars in ``extra`` are shared)."""
+        pick = lambda v: v[sel] if isinstance(v, np.ndarray) and v.shape[:1] == sel.shape else v  # noqa: E731
+        return MixParams(self.lam[sel], None if self.box is None else self.box[sel],
+                         None if self.extra is None else {k: pick(v) for k, v in self.extra.items()})
+
 
 def keep_self_pairs(lam: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """lam = 1 for a sample paired with itself (the middle of an odd batch under flip pairing): it is unmixed."""
@@ -120,7 +126,7 @@ class BaseMixer(nn.Module):
 
     def mix_batch(self, x: torch.Tensor, index: torch.Tensor, params: MixParams) -> torch.Tensor:
         """Mix the whole batch with one set of parameters (``params`` holds one sample's); may work in place."""
-        return torch.lerp(x, x[index], self.partner_weight(params, x))
+        return x.lerp_(x.index_select(0, index), self.partner_weight(params, x))  # a copy: safe in place
 
     def unmixed(self, x: torch.Tensor) -> MixedBatch:
         b = x.shape[0]

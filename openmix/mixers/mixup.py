@@ -28,5 +28,4 @@ class Mixup(BaseMixer):
 
     def mix_batch(self, x: torch.Tensor, index: torch.Tensor, params: MixParams) -> torch.Tensor:
         lam = float(params.lam[0])
-        partner = x[index]
-        return x.mul_(lam).add_(partner, alpha=1.0 - lam)
+        return x.lerp_(x.index_select(0, index), 1.0 - lam)  # index_select copies: safe in place

@@ -107,18 +107,22 @@ class RandomMix(BaseMixer):
         lam = np.ones(n)
         box = np.zeros((n, 4), dtype=np.int64)
         is_box = np.zeros(n, dtype=bool)
-        weight = x.new_zeros((n, 1, 1, 1))
+        weights = []  # (sample indices, their partner weights): masks are computed for selected samples only
         for k, mixer in enumerate(self.mixers):  # loop over methods (2-3), never over samples
             params = mixer.draw(self.rng, n, img_hw)
             sel = applied & (choice == k)
             if not sel.any():
                 continue
             lam = np.where(sel, params.lam, lam)
-            sel_t = torch.from_numpy(sel).to(x.device, non_blocking=True).view(-1, 1, 1, 1)
-            weight = torch.where(sel_t, mixer.partner_weight(params, x), weight)
+            idx = torch.from_numpy(np.flatnonzero(sel)).to(x.device, non_blocking=True)
+            weights.append((idx, mixer.partner_weight(params.subset(sel), x[:1])))
             if params.box is not None:
                 box = np.where(sel[:, None], params.box, box)
                 is_box |= sel
+        spatial = any(w.shape[-1] > 1 for _, w in weights)
+        weight = x.new_zeros((n, 1) + (img_hw if spatial else (1, 1)))
+        for idx, w in weights:
+            weight[idx] = w.expand(-1, -1, *weight.shape[2:]) if w.shape[-1] == 1 else w
         if self.mode == 'pair':  # sample B-1-i mirrors sample i; an odd middle sample stays unmixed
             mid = b - 2 * n
             lam = np.concatenate([lam, np.ones(mid), lam[::-1]])
@@ -126,7 +130,7 @@ class RandomMix(BaseMixer):
             is_box = np.concatenate([is_box, np.zeros(mid, dtype=bool), is_box[::-1]])
             weight = torch.cat([weight, weight.new_zeros((mid,) + weight.shape[1:]), weight.flip(0)])
         index = self.partner_index(b, x.device)
-        mixed = torch.lerp(x, x[index], weight)
+        mixed = x.lerp_(x.index_select(0, index), weight)  # a copy: safe in place
         to_dev = lambda a, dt: torch.as_tensor(a, dtype=dt).to(x.device, non_blocking=True)  # noqa: E731
         lam_t = keep_self_pairs(to_dev(lam, torch.float32), index)
         return MixedBatch(mixed, index, lam_t, self.mode, box=to_dev(box, torch.int64),

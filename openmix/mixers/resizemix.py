@@ -61,7 +61,7 @@ class ResizeMix(BaseMixer):
     def mix_batch(self, x: torch.Tensor, index: torch.Tensor, params: MixParams) -> torch.Tensor:
         y_lo, y_hi, x_lo, x_hi = (int(v) for v in params.box[0])
         if y_hi > y_lo and x_hi > x_lo:
-            x[:, :, y_lo:y_hi, x_lo:x_hi] = F.interpolate(x[index], size=(y_hi - y_lo, x_hi - x_lo),
+            x[:, :, y_lo:y_hi, x_lo:x_hi] = F.interpolate(x.index_select(0, index), size=(y_hi - y_lo, x_hi - x_lo),
                                                           mode=self.interpolation)
         return x
 

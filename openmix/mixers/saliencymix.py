@@ -87,7 +87,7 @@ class SaliencyMix(BaseMixer):
         if lam0 == 1.0:
             return self.unmixed(x)
         index = owner.partner_index(b, x.device)
-        partners = x[index]
+        partners = x.index_select(0, index)
         box = self.saliency_boxes(partners if self.per_sample else partners[:1], lam0).expand(b, 4)
         mixed = torch.where(box_mask(box, x.shape[-2:]), partners, x)
         h, w = x.shape[-2:]
