@@ -20,6 +20,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         import openmix.evaluation  # noqa: F401
         import openmix.mixers  # noqa: F401
         import openmix.models  # noqa: F401
+        import openmix.token_labeling  # noqa: F401
         from openmix.utils.checkpoint import allow_mmengine_checkpoint_globals, register_atomic_local_backend
         allow_mmengine_checkpoint_globals()
         register_atomic_local_backend()
