@@ -119,3 +119,68 @@ def test_token_label_loss_by_hand():
     # hand numbers: log-softmax([2, 0]) = [-0.1269, -2.1269]; [0, 0] -> -0.6931; [1, -1] -> [-0.1269, -2.1269]
     assert expected.item() == pytest.approx(0.75 * 0.126928 + 0.25 * 2.126928 + 0.5 * (0.693147 + 2.126928) / 2,
                                             rel=1e-5)
+
+
+def _tl_model(**kw):
+    torch.manual_seed(0)
+    return MODELS.build(dict(type='TokenLabelClassifier', seed=0,
+                             backbone=dict(type='TimmBackbone', model_name='vit_tiny_patch16_224', img_size=32,
+                                           patch_size=8, embed_dim=32, depth=1, num_heads=2),
+                             head=dict(type='LinearClsHead', num_classes=6), **kw))
+
+
+def _tl_batch(b=4):
+    g = torch.Generator().manual_seed(1)
+    return dict(inputs=torch.randint(0, 256, (b, 3, 32, 32), dtype=torch.uint8, generator=g),
+                data_samples=dict(gt_label=torch.arange(b) % 6, label_values=torch.randn(b, 3, 5, 5, generator=g),
+                                  label_indices=torch.randint(0, 6, (b, 3, 5, 5), generator=g),
+                                  crop=torch.tensor([[0.0, 0.0, 1.0, 1.0]] * b)))
+
+
+def test_mixtoken_in_the_model_mixes_embeddings_and_aligns_targets():
+    model = _tl_model(loss=dict(type='TokenLabelLoss', cls_weight=1.0, dense_weight=1.0))
+    data = model.data_preprocessor(_tl_batch(), True)
+    seen = {}
+    model.backbone.model.patch_embed.register_forward_hook(lambda m, a, out: seen.setdefault('mixed', out.detach()))
+    calls = []
+    model.criterion.register_forward_hook(lambda m, a, out: calls.append(a))
+    box, lam = mixtoken_box(np.random.default_rng(0), (4, 4))  # the model's generator has seed 0 too
+    inside = box_tokens(box, (4, 4))
+    loss = model(**data, mode='loss')['loss']
+    loss.backward()
+    raw = model.backbone.model.patch_embed.proj(data['inputs']).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(seen['mixed'], mix_tokens(raw, inside).detach())
+    cls_logits, aux, cls_t, tok_t = calls[0]
+    tokens, teacher = token_targets(data['data_samples']['label_values'], data['data_samples']['label_indices'],
+                                    data['data_samples']['crop'], 6, (4, 4), 0.1)
+    torch.testing.assert_close(cls_t, lam * teacher + (1 - lam) * teacher.flip(0))
+    torch.testing.assert_close(tok_t, tokens)  # token targets are never mixed: the outputs are swapped back
+    assert aux.shape == (4, 16, 6) and torch.isfinite(loss)
+    assert model.aux_head.weight.grad is not None and model.backbone.model.cls_token.grad is not None
+
+
+def test_token_label_inference_adds_half_the_token_max():
+    model = _tl_model().eval()
+    data = model.data_preprocessor(_tl_batch(), False)
+    with torch.no_grad():
+        scores = model(**data, mode='predict')[0]['scores']
+        cls_feat, tokens = model.features(data['inputs'])
+        logits = model.head(cls_feat) + 0.5 * model.aux_head(tokens).amax(1)
+    torch.testing.assert_close(scores, logits.softmax(-1))
+    with pytest.raises(ValueError, match='mixes with MixToken itself'):
+        _tl_model(mixer=dict(type='CutMix'))
+    with pytest.raises(ValueError, match="cls_target must be"):
+        _tl_model(cls_target='teacher+gt')
+
+
+def test_flip_after_crop_mirrors_the_map_and_the_box():
+    from PIL import Image
+    from openmix.registry import TRANSFORMS
+    img = Image.new('RGB', (40, 20))
+    values = torch.arange(2 * 4 * 4, dtype=torch.float32).view(2, 4, 4)
+    res = dict(img=img, label_values=values, label_indices=values.long(), crop_box=(2, 5, 10, 12), ori_shape=(20, 40))
+    out = TRANSFORMS.build(dict(type='RandomHorizontalFlip', prob=1.0))(res)
+    assert out['crop_box'] == (2, 40 - 5 - 12, 10, 12)
+    assert torch.equal(out['label_values'], values.flip(-1))
+    crop = TRANSFORMS.build(dict(type='NormaliseCrop'))(out)['crop']
+    torch.testing.assert_close(crop, torch.tensor([0.1, 23 / 40, 0.5, 0.3]))

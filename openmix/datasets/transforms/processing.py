@@ -68,7 +68,13 @@ class RandomResizedCrop:
 
 @TRANSFORMS.register_module()
 class RandomHorizontalFlip:
-    """Mirror left-right with probability ``prob``; records ``flip`` (bool)."""
+    """Mirror left-right with probability ``prob``; records ``flip`` (bool).
+
+    Token-label maps (``label_values``/``label_indices``, ``(k, H, W)``, loaded by ``LoadTokenLabel``) follow the
+    image: when a crop was already recorded (``crop_box`` of the original image), flipping the crop equals cropping
+    the mirrored box of the mirrored original, so the map is mirrored and the box reflected (``left' = W - left -
+    width``); otherwise the map is simply mirrored.
+    """
 
     def __init__(self, prob: float = 0.5) -> None:
         if not 0 <= prob <= 1:
@@ -79,6 +85,12 @@ class RandomHorizontalFlip:
         flip = random.random() < self.prob
         if flip:
             results['img'] = results['img'].transpose(Image.FLIP_LEFT_RIGHT)
+            if 'label_values' in results:
+                results['label_values'] = results['label_values'].flip(-1)
+                results['label_indices'] = results['label_indices'].flip(-1)
+                if 'crop_box' in results:
+                    top, left, h, w = results['crop_box']
+                    results['crop_box'] = (top, results['ori_shape'][1] - left - w, h, w)
         results['flip'] = flip
         return results
 
