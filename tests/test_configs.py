@@ -27,6 +27,10 @@ def one_step(model_cfg, batch=2) -> float:
     k = model_cfg.head.num_classes
     data = dict(inputs=torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8),
                 data_samples=dict(gt_label=torch.arange(batch) % k))
+    if hasattr(model, 'aux_head'):  # token labeling: teacher label maps and crops come with the batch
+        data['data_samples'].update(label_values=torch.randn(batch, 3, 4, 4),
+                                    label_indices=torch.randint(0, k, (batch, 3, 4, 4)),
+                                    crop=torch.tensor([[0.0, 0.0, 1.0, 1.0]] * batch))
     data = model.data_preprocessor(data, True)
     loss = model(**data, mode='loss')['loss']
     loss.backward()

@@ -25,7 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Generate token-label maps with a timm teacher')
     p.add_argument('config', help='config whose train (or --split val) dataset is labelled')
-    p.add_argument('--teacher', required=True, help='timm model name')
+    p.add_argument('--teacher', required=True,
+                   help="timm model name, or an openmix config ('configs/demo.py') whose trained ImageClassifier "
+                        "(--checkpoint, its EMA weights with --ema) is the teacher")
+    p.add_argument('--ema', action='store_true', help='with an openmix teacher: use the EMA weights')
     p.add_argument('--checkpoint', help='teacher weights (state dict; read with weights_only=True)')
     p.add_argument('--out', required=True)
     p.add_argument('--format', choices=['packed', 'official'], default='packed')
@@ -60,6 +63,29 @@ def dense_logits(model, x):
     return torch.einsum('bchw,kc->bkhw', feats, fc.weight) + fc.bias.view(1, -1, 1, 1)
 
 
+def build_teacher(args):
+    """A timm model with its classifier: by timm name (+ kwargs, + a state dict), or from an openmix config."""
+    import timm
+    import torch
+    from openmix.apis.config import parse_cfg_options
+    if args.teacher.endswith('.py'):
+        from mmengine.config import Config
+        from openmix.registry import MODELS
+        from openmix.utils.weights import load_model_weights
+        clf = MODELS.build(Config.fromfile(args.teacher).model)
+        if args.checkpoint:
+            load_model_weights(clf, args.checkpoint, ema=args.ema)
+        model, fc = clf.backbone.model, clf.head.fc
+        model.reset_classifier(fc.out_features)
+        model.get_classifier().load_state_dict(fc.state_dict())  # the openmix head becomes the timm classifier
+        return model
+    model = timm.create_model(args.teacher, pretrained=False, **parse_cfg_options(args.teacher_kwargs))
+    if args.checkpoint:
+        state = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
+        model.load_state_dict(state.get('state_dict', state.get('model', state)) if isinstance(state, dict) else state)
+    return model
+
+
 def main(argv=None) -> dict:
     import torch
     import torch.distributed as dist
@@ -67,7 +93,6 @@ def main(argv=None) -> dict:
     from mmengine.dataset import default_collate
     from torch.utils.data import DataLoader, Subset
 
-    from openmix.apis.config import parse_cfg_options
     from openmix.registry import DATASETS
     from openmix.token_labeling import PackedLabelMaps, image_key, save_official
     from openmix.utils.setup_env import register_all_modules
@@ -87,11 +112,7 @@ def main(argv=None) -> dict:
     dataset = DATASETS.build(ds_cfg)
     keys = [image_key(p) for p, _ in dataset.samples]
 
-    import timm
-    model = timm.create_model(args.teacher, pretrained=False, **parse_cfg_options(args.teacher_kwargs))
-    if args.checkpoint:
-        state = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
-        model.load_state_dict(state.get('state_dict', state.get('model', state)) if isinstance(state, dict) else state)
+    model = build_teacher(args)
     model.eval().to(device)
     mean = torch.tensor(model.pretrained_cfg.get('mean', (0.485, 0.456, 0.406)), device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(model.pretrained_cfg.get('std', (0.229, 0.224, 0.225)), device=device).view(1, 3, 1, 1) * 255

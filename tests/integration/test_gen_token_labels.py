@@ -58,3 +58,32 @@ def test_official_layout_files(tmp_path, demo_root):
     assert v.shape == i.shape == (3, 4, 4) and i.max() < 11
     assert (v[0] >= v[1]).all()  # top-k sorted
     assert main([str(cfg), *VIT, '--out', str(out), '--format', 'official'])['labelled'] == 0
+
+
+def test_token_labeling_trains_end_to_end_on_generated_labels(tmp_path, demo_root):
+    """Teacher (an openmix ImageClassifier config) -> packed labels -> TokenLabelClassifier training and eval."""
+    from tools.gen_token_labels import main as gen
+    from .conftest import ROOT, run_cli
+    teacher_cfg = tiny_demo_config(tmp_path, demo_root)
+    labels = tmp_path / 'tl'
+    gen([str(teacher_cfg), '--teacher', str(teacher_cfg), '--img-size', '32', '--topk', '3', '--workers', '0',
+         '--out', str(labels)])
+    assert PackedLabelMaps(labels, 'train').values.shape == (88, 3, 4, 4)
+    cfg = tmp_path / 'tl.py'
+    cfg.write_text(f"""
+_base_ = [{str(ROOT / 'configs' / 'demo_token_labeling.py')!r}]
+demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0)
+model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2), head=dict(num_classes=11))
+train_dataloader = dict(batch_size=16, num_workers=0, dataset=dict(data_root={str(demo_root)!r}, **demo_args,
+    pipeline=[dict(type='LoadTokenLabel', label_root={str(labels)!r}, fmt='packed'),
+              dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0)),
+              dict(type='RandomHorizontalFlip', prob=0.5), dict(type='NormaliseCrop'),
+              dict(type='PackInputs', meta_keys=('label_values', 'label_indices', 'crop'))]))
+val_dataloader = dict(batch_size=8, num_workers=0, dataset=dict(data_root={str(demo_root)!r}, **demo_args))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=1, val_interval=1)
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1)]
+""")
+    work = tmp_path / 'work'
+    proc = run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work)], tmp_path)
+    assert (work / 'epoch_1.pth').exists() and 'accuracy/top1' in proc.stdout

@@ -1,0 +1,29 @@
+# Token Labeling + MixToken (Jiang et al., NeurIPS 2021) on the built-in demo data: the tiny conv-stem DeiT of
+# configs/demo.py with an auxiliary token head, trained on label maps made by a teacher trained with configs/demo.py:
+#   python tools/train.py configs/demo.py
+#   python tools/gen_token_labels.py configs/demo_token_labeling.py --teacher configs/demo.py \
+#       --checkpoint work_dirs/demo/epoch_30.pth --ema --img-size 64 --out data/demo_token_labels
+#   python tools/train.py configs/demo_token_labeling.py
+# RandAugment is left out here: its geometric ops do not move label maps yet (see the README).
+_base_ = ['./demo.py']
+label_root = 'data/demo_token_labels'
+model = dict(
+    _delete_=True,
+    type='TokenLabelClassifier',
+    data_preprocessor=dict(type='ClsDataPreprocessor', random_erasing=dict(prob=0.25, mode='pixel')),
+    backbone=dict(type='TimmBackbone', model_name='vit_tiny_patch16_224', img_size=64, patch_size=8, embed_dim=128,
+                  depth=4, num_heads=4, drop_path_rate=0.05,
+                  embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32, stem_stride=2)),
+    head=dict(type='LinearClsHead', num_classes=10),
+    loss=dict(type='TokenLabelLoss', cls_weight=1.0, dense_weight=1.0),
+    label_smoothing=0.1,
+    mix_token=True,
+    cls_target='teacher',
+)
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadTokenLabel', label_root=label_root, fmt='packed', split='train'),
+    dict(type='RandomResizedCrop', size=64, scale=(0.35, 1.0), interpolation='bicubic'),
+    dict(type='RandomHorizontalFlip', prob=0.5),
+    dict(type='NormaliseCrop'),
+    dict(type='PackInputs', meta_keys=('label_values', 'label_indices', 'crop')),
+]))
