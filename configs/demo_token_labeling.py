@@ -4,7 +4,8 @@
 #   python tools/gen_token_labels.py configs/demo_token_labeling.py --teacher configs/demo.py \
 #       --checkpoint work_dirs/demo/epoch_30.pth --ema --img-size 64 --out data/demo_token_labels
 #   python tools/train.py configs/demo_token_labeling.py
-# RandAugment is left out here: its geometric ops do not move label maps yet (see the README).
+# The official order: flip -> RandAugment (its geometric ops move the label map too) -> RandomResizedCrop last,
+# carried as coordinates and applied to the map when targets are made.
 _base_ = ['./demo.py']
 label_root = 'data/demo_token_labels'
 model = dict(
@@ -22,8 +23,10 @@ model = dict(
 )
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadTokenLabel', label_root=label_root, fmt='packed', split='train'),
-    dict(type='RandomResizedCrop', size=64, scale=(0.35, 1.0), interpolation='bicubic'),
     dict(type='RandomHorizontalFlip', prob=0.5),
+    dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), interpolation='bicubic',
+         img_size=64),
+    dict(type='RandomResizedCrop', size=64, scale=(0.35, 1.0), interpolation='bicubic'),
     dict(type='NormaliseCrop'),
     dict(type='PackInputs', meta_keys=('label_values', 'label_indices', 'crop')),
 ]))

@@ -76,8 +76,9 @@ demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=
 model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2), head=dict(num_classes=11))
 train_dataloader = dict(batch_size=16, num_workers=0, dataset=dict(data_root={str(demo_root)!r}, **demo_args,
     pipeline=[dict(type='LoadTokenLabel', label_root={str(labels)!r}, fmt='packed'),
-              dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0)),
-              dict(type='RandomHorizontalFlip', prob=0.5), dict(type='NormaliseCrop'),
+              dict(type='RandomHorizontalFlip', prob=0.5),
+              dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_size=32),
+              dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0)), dict(type='NormaliseCrop'),
               dict(type='PackInputs', meta_keys=('label_values', 'label_indices', 'crop'))]))
 val_dataloader = dict(batch_size=8, num_workers=0, dataset=dict(data_root={str(demo_root)!r}, **demo_args))
 test_dataloader = val_dataloader

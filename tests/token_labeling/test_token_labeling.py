@@ -184,3 +184,43 @@ def test_flip_after_crop_mirrors_the_map_and_the_box():
     assert torch.equal(out['label_values'], values.flip(-1))
     crop = TRANSFORMS.build(dict(type='NormaliseCrop'))(out)['crop']
     torch.testing.assert_close(crop, torch.tensor([0.1, 23 / 40, 0.5, 0.3]))
+
+
+def _block_image(n=4, cell=16):
+    """An n x n grid of distinct colours and the matching (1, n, n) id map (ids 1..n*n, 0 = outside)."""
+    from PIL import Image
+    ids = torch.arange(1, n * n + 1).view(n, n)
+    colours = np.stack([ids.numpy() * 13 % 256, ids.numpy() * 57 % 256, ids.numpy() * 101 % 256], -1)
+    img = Image.fromarray(np.kron(colours, np.ones((cell, cell, 1))).astype(np.uint8))
+    return img, ids[None].float(), colours
+
+
+@pytest.mark.parametrize('op,args', [('rotate', (30.0,)), ('shear_x', (0.3,)), ('shear_y', (-0.25,)),
+                                     ('translate_x_rel', (0.2,)), ('translate_y_rel', (-0.3,))])
+def test_geometric_randaugment_ops_move_the_map_like_the_image(op, args):
+    from PIL import Image
+    from timm.data import auto_augment as timm_aa
+    from openmix.datasets.transforms.processing import affine_of, warp_label_map
+    img, ids, colours = _block_image()
+    fn = getattr(timm_aa, op)
+    moved = np.asarray(fn(img, *args, resample=Image.NEAREST, fillcolor=(0, 0, 0)))
+    warped = warp_label_map(ids, affine_of(fn, args, img.size), img.size)[0]
+    # read the id of each cell centre of the transformed image back from its colour (black = outside = 0)
+    centre = moved[8::16, 8::16]
+    lut = {tuple(c): i + 1 for i, c in enumerate(colours.reshape(-1, 3).tolist())}
+    expected = torch.tensor([[lut.get(tuple(px), 0) for px in row] for row in centre.tolist()], dtype=torch.float32)
+    assert (warped == expected).float().mean() >= 0.9, (warped, expected)
+    assert not torch.equal(warped, ids[0])
+
+
+def test_randaugment_moves_label_maps_and_refuses_to_run_after_a_crop():
+    from openmix.datasets.transforms import RandAugment
+    img, ids, _ = _block_image()
+    ra = RandAugment('rand-m9-n1-mstd0', interpolation='nearest', img_size=64)
+    ops = [o for o in ra.t.ops if o.name == 'Rotate']
+    ops[0].prob = 1.0
+    ra.t.ops = ops
+    out = ra(dict(img=img, label_values=ids.clone(), label_indices=ids.long().clone()))
+    assert not torch.equal(out['label_values'], ids) and torch.equal(out['label_values'].long(), out['label_indices'])
+    with pytest.raises(ValueError, match='place it before the crop'):
+        ra(dict(img=img, label_values=ids, label_indices=ids.long(), crop_box=(0, 0, 8, 8)))

@@ -6,9 +6,11 @@ draws use Python's ``random`` (as timm does) and torch's RNG, both seeded per lo
 """
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
+import torch
 import torchvision.transforms as tvt
 import torchvision.transforms.functional as F
 from PIL import Image, ImageOps
@@ -191,6 +193,48 @@ def safe_posterize(img: Image.Image, bits_to_keep: int, **_) -> Image.Image:
     return ImageOps.posterize(img, bits_to_keep)
 
 
+def affine_of(op: str, args: tuple, img_size: tuple[int, int]) -> tuple[float, ...] | None:
+    """The PIL inverse affine ``(a, b, c, d, e, f)`` (output pixel -> input pixel) of a timm geometric op, or None."""
+    w, h = img_size
+    if op is timm_aa.rotate:
+        t = -math.radians(args[0])
+        cos, sin = round(math.cos(t), 15), round(math.sin(t), 15)
+        cx, cy = w / 2.0, h / 2.0
+        return (cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy)
+    if op is timm_aa.shear_x:
+        return (1, args[0], 0, 0, 1, 0)
+    if op is timm_aa.shear_y:
+        return (1, 0, 0, args[0], 1, 0)
+    if op is timm_aa.translate_x_rel:
+        return (1, 0, args[0] * w, 0, 1, 0)
+    if op is timm_aa.translate_y_rel:
+        return (1, 0, 0, 0, 1, args[0] * h)
+    if op is timm_aa.translate_x_abs:
+        return (1, 0, args[0], 0, 1, 0)
+    if op is timm_aa.translate_y_abs:
+        return (1, 0, 0, 0, 1, args[0])
+    return None
+
+
+def warp_label_map(maps: torch.Tensor, affine: tuple[float, ...], img_size: tuple[int, int]) -> torch.Tensor:
+    """Apply an image-space inverse affine to a ``(k, Hm, Wm)`` label map with nearest sampling, 0 outside.
+
+    Each map cell is sampled at its centre in image coordinates, mapped through ``affine`` and read from the cell
+    it lands in (the official code uses ``ndimage.affine_transform(order=0, cval=0)`` on the map).
+    """
+    w, h = img_size
+    hm, wm = maps.shape[-2:]
+    a, b, c, d, e, f = affine
+    ys = (torch.arange(hm, dtype=torch.float64) + 0.5) * (h / hm)
+    xs = (torch.arange(wm, dtype=torch.float64) + 0.5) * (w / wm)
+    yy, xx = torch.meshgrid(ys, xs, indexing='ij')
+    src_x, src_y = a * xx + b * yy + c, d * xx + e * yy + f
+    j, i = torch.floor(src_x * wm / w).long(), torch.floor(src_y * hm / h).long()
+    valid = (i >= 0) & (i < hm) & (j >= 0) & (j < wm)
+    out = maps[..., i.clamp(0, hm - 1), j.clamp(0, wm - 1)]
+    return torch.where(valid, out, torch.zeros((), dtype=maps.dtype))
+
+
 @TRANSFORMS.register_module()
 class RandAugment:
     """timm's RandAugment (Cubuk et al. 2020) from a config string such as ``'rand-m9-mstd0.5-inc1'`` (DeiT).
@@ -217,13 +261,33 @@ class RandAugment:
         except (AssertionError, ValueError, KeyError) as e:
             raise ValueError(f'RandAugment: cannot parse config_str {config_str!r} (timm syntax: '
                              f"'rand-m9-n2-mstd0.5-inc1'): {e}") from e
+        self._applied = []  # geometric ops applied to the current image (for label maps)
         for op in self.t.ops:
             if op.aug_fn is timm_aa.posterize:
                 op.aug_fn = safe_posterize
+            elif affine_of(op.aug_fn, (0.0,), (1, 1)) is not None:
+                op.aug_fn = self._recording(op.aug_fn)
         self.config_str = config_str
 
+    def _recording(self, fn):
+        def run(img, *args, **kwargs):
+            self._applied.append((fn, args, img.size))
+            return fn(img, *args, **kwargs)
+        return run
+
     def __call__(self, results: dict) -> dict:
+        """Augment ``img``; token-label maps (``label_values``/``label_indices``) follow the geometric ops (put
+        RandAugment before the crop for token labeling, as the official pipeline does)."""
+        self._applied = []
         results['img'] = self.t(results['img'])
+        if 'label_values' in results and self._applied:
+            if 'crop_box' in results:
+                raise ValueError('RandAugment after RandomResizedCrop cannot move token-label maps: place it '
+                                 'before the crop (flip -> RandAugment -> RandomResizedCrop, as the official code)')
+            for fn, args, size in self._applied:
+                affine = affine_of(fn, args, size)
+                results['label_values'] = warp_label_map(results['label_values'], affine, size)
+                results['label_indices'] = warp_label_map(results['label_indices'], affine, size)
         return results
 
     def __repr__(self) -> str:
