@@ -39,10 +39,19 @@ TABLES = {
             ('deit_b_baseline', 'DeiT-B, DeiT', 81.83, True), ('deit_b_transmix', 'DeiT-B, TransMix', 82.51, True),
             ('swin_t_baseline', 'Swin-T, DeiT', 81.20, True), ('ca_swin_t_transmix', 'Swin-T, TransMix (ours: CA-Swin)', 81.80, True),
         ]),
+    'token_labeling': dict(
+        title='Token Labeling: ImageNet-1k, 224 px, 300 epochs (top-1 %)',
+        source='Jiang et al., "All Tokens Matter", NeurIPS 2021; LV-ViT README (via ../shared/REFERENCE.md)',
+        convention='ema_best', k=None,
+        rows=[('lvvit_t_token_labeling', 'LV-ViT-T + TL', 79.1, True),
+              ('lvvit_s_token_labeling', 'LV-ViT-S + TL', 83.3, True),
+              ('lvvit_m_token_labeling', 'LV-ViT-M + TL', 84.0, True),
+              ('deit_s_token_labeling', 'DeiT-S + TL', None, False)]),
     'demo': dict(
         title='Built-in demo data (10 shape classes, 30 epochs, tiny conv-stem DeiT; our own runs, no paper value)',
         source='openmix configs/demo*.py', convention='best', k=None,
         rows=[('demo_cutmix', 'CutMix, area labels', None, True),
               ('demo_cutmix_transmix', 'CutMix, TransMix labels', None, True),
-              ('demo', 'DeiT recipe + TransMix (main job)', None, True)]),
+              ('demo', 'DeiT recipe + TransMix (main job)', None, True),
+              ('demo_token_labeling', 'Token Labeling + MixToken (teacher: demo)', None, True)]),
 }

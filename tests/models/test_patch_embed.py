@@ -35,3 +35,19 @@ def test_bad_stem_arguments_are_named():
     with pytest.raises(KeyError, match='backbone.embed_layer.type'):
         MODELS.build(dict(type='TimmBackbone', model_name='vit_tiny_patch16_224',
                           embed_layer=dict(type='ConvStemPatchEmbd')))
+
+
+def test_scaled_residual_block_divides_both_branches():
+    from openmix.models.backbones import ScaledResidualBlock
+    torch.manual_seed(0)
+    blk = ScaledResidualBlock(dim=16, num_heads=2, mlp_ratio=3.0, skip_lam=2.0).eval()
+    x = torch.randn(2, 5, 16)
+    h = x + blk.attn(blk.norm1(x)) / 2.0
+    expected = h + blk.mlp(blk.norm2(h)) / 2.0
+    torch.testing.assert_close(blk(x), expected)
+    with pytest.raises(ValueError, match='skip_lam must be > 0'):
+        ScaledResidualBlock(dim=16, num_heads=2, skip_lam=0)
+    lvvit = MODELS.build(dict(type='TimmBackbone', model_name='vit_small_patch16_224', img_size=32, embed_dim=24,
+                              depth=2, num_heads=2, mlp_ratio=3.0,
+                              block_fn=dict(type='ScaledResidualBlock', skip_lam=2.0)))
+    assert all(b.skip_lam == 2.0 for b in lvvit.model.blocks)

@@ -37,13 +37,14 @@ class TimmBackbone(nn.Module):
             close = difflib.get_close_matches(model_name, timm.list_models(), n=6, cutoff=0.6)
             raise KeyError(f"unknown timm model `backbone.model_name={model_name!r}`; similar names: {close}")
         self.model_name = model_name
-        if isinstance(kwargs.get('embed_layer'), dict):  # e.g. dict(type='ConvStemPatchEmbed', stem_channels=32)
-            embed = dict(kwargs['embed_layer'])
-            cls = MODELS.get(embed.get('type'))
-            if cls is None:
-                raise KeyError(unknown_type_message(embed.get('type'), MODELS, 'backbone.embed_layer.type'))
-            embed.pop('type')
-            kwargs['embed_layer'] = functools.partial(cls, **embed)
+        for key in ('embed_layer', 'block_fn'):  # e.g. embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32)
+            if isinstance(kwargs.get(key), dict):
+                part = dict(kwargs[key])
+                cls = MODELS.get(part.get('type'))
+                if cls is None:
+                    raise KeyError(unknown_type_message(part.get('type'), MODELS, f'backbone.{key}.type'))
+                part.pop('type')
+                kwargs[key] = functools.partial(cls, **part)
         self.model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
         self.num_features = self.model.num_features
         if cifar_stem:

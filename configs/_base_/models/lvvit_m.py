@@ -1,0 +1,3 @@
+# LV-ViT-M: width 512, depth 20, 8 heads, MLP ratio 3, drop path 0.2 (README), otherwise as LV-ViT-S.
+_base_ = ['./lvvit_s.py']
+model = dict(backbone=dict(embed_dim=512, depth=20, num_heads=8, drop_path_rate=0.2))
