@@ -1,8 +1,11 @@
-# Token Labeling + MixToken (Jiang et al., NeurIPS 2021) on the built-in demo data: the tiny conv-stem DeiT of
-# configs/demo.py with an auxiliary token head, trained on label maps made by a teacher trained with configs/demo.py:
-#   python tools/train.py configs/demo.py
-#   python tools/gen_token_labels.py configs/demo_token_labeling.py --teacher configs/demo.py \
-#       --checkpoint work_dirs/demo/epoch_30.pth --ema --img-size 64 --out data/demo_token_labels
+# Token Labeling + MixToken (Jiang et al., NeurIPS 2021) on the built-in demo data: the tiny LV-ViT of
+# configs/demo_lvvit.py with an auxiliary token head, trained on dense label maps made by a teacher trained with the
+# configs/demo.py recipe (configs/demo_token_labeling_teacher.py: its classifier reads the mean of the patch tokens,
+# so every token's logits are a valid dense annotation). configs/demo_lvvit.py is the same model and recipe without
+# token labeling.
+#   python tools/train.py configs/demo_token_labeling_teacher.py
+#   python tools/gen_token_labels.py configs/demo_token_labeling.py --teacher configs/demo_token_labeling_teacher.py \
+#       --checkpoint work_dirs/demo_token_labeling_teacher/epoch_30.pth --ema --img-size 64 --out data/demo_token_labels
 #   python tools/train.py configs/demo_token_labeling.py
 # The official order: flip -> RandAugment (its geometric ops move the label map too) -> RandomResizedCrop last,
 # carried as coordinates and applied to the map when targets are made.
@@ -13,8 +16,9 @@ model = dict(
     type='TokenLabelClassifier',
     data_preprocessor=dict(type='ClsDataPreprocessor', random_erasing=dict(prob=0.25, mode='pixel')),
     backbone=dict(type='TimmBackbone', model_name='vit_tiny_patch16_224', img_size=64, patch_size=8, embed_dim=128,
-                  depth=4, num_heads=4, drop_path_rate=0.05,
-                  embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32, stem_stride=2)),
+                  depth=4, num_heads=4, mlp_ratio=3.0, qkv_bias=False, drop_path_rate=0.05,
+                  embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32, stem_stride=2),
+                  block_fn=dict(type='ScaledResidualBlock', skip_lam=2.0)),
     head=dict(type='LinearClsHead', num_classes=10),
     loss=dict(type='TokenLabelLoss', cls_weight=1.0, dense_weight=1.0),
     label_smoothing=0.1,

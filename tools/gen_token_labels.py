@@ -48,6 +48,11 @@ def dense_logits(model, x):
     import torch
     feats = model.forward_features(x)
     if feats.ndim == 3:  # ViT-style tokens (B, P + N, C): the head on each patch token
+        if getattr(model, 'global_pool', None) == 'token' and not getattr(dense_logits, 'warned', False):
+            dense_logits.warned = True
+            print('warning: the teacher classifies its class token; its patch tokens were never trained to '
+                  'classify, so their logits make weak token labels. Prefer a CNN or a ViT with '
+                  "global_pool='avg' (see configs/demo_token_labeling_teacher.py).", file=sys.stderr)
         tokens = feats[:, getattr(model, 'num_prefix_tokens', 1):]
         if hasattr(model, 'fc_norm') and not isinstance(model.fc_norm, torch.nn.Identity):
             tokens = model.fc_norm(tokens)
@@ -78,6 +83,9 @@ def build_teacher(args):
         model, fc = clf.backbone.model, clf.head.fc
         model.reset_classifier(fc.out_features)
         model.get_classifier().load_state_dict(fc.state_dict())  # the openmix head becomes the timm classifier
+        pre = clf.data_preprocessor  # normalise as the teacher was trained (0-255 statistics -> 0-1)
+        model.pretrained_cfg = dict(model.pretrained_cfg, mean=tuple((pre.mean.flatten() / 255).tolist()),
+                                    std=tuple((pre.std.flatten() / 255).tolist()))
         return model
     model = timm.create_model(args.teacher, pretrained=False, **parse_cfg_options(args.teacher_kwargs))
     if args.checkpoint:

@@ -6,7 +6,9 @@ from .demo import DemoShapes, generate_demo_dataset
 from .imagenet import ImageFolder, ImageNet
 from .samplers import RepeatAugSampler
 from .synthetic import SyntheticImages
+from .tiny_imagenet import TinyImageNet
 from .worker import seed_worker
 
 __all__ = ['BaseImageDataset', 'CorruptImageError', 'load_rgb', 'CIFAR10', 'CIFAR100', 'DemoShapes',
-           'generate_demo_dataset', 'ImageFolder', 'ImageNet', 'RepeatAugSampler', 'SyntheticImages', 'seed_worker']
+           'generate_demo_dataset', 'ImageFolder', 'ImageNet', 'RepeatAugSampler', 'SyntheticImages', 'TinyImageNet',
+           'seed_worker']

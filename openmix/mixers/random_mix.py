@@ -71,6 +71,10 @@ class RandomMix(BaseMixer):
         if mode == 'pair' and pairing != 'flip':
             raise ValueError("mode='pair' mixes i with B-1-i symmetrically and needs pairing='flip'")
         self.mixers = torch.nn.ModuleList(m if isinstance(m, BaseMixer) else MIXERS.build(m) for m in mixers)
+        guided = [type(m).__name__ for m in self.mixers if getattr(m, 'guided', False)]
+        if guided:
+            raise ValueError(f"RandomMix: {', '.join(guided)} need(s) the network and cannot be chosen at random "
+                             'among input mixers; use it as model.mixer on its own')
         whole = [type(m).__name__ for m in self.mixers if not m.supports_per_sample]
         if mode != 'batch' and whole:
             raise ValueError(f"{', '.join(whole)} mix whole batches only: use mode='batch' (got mode={mode!r})")

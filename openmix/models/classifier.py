@@ -19,7 +19,9 @@ class ImageClassifier(BaseModel):
         backbone: backbone config, e.g. ``dict(type='TimmBackbone', model_name='deit_small_patch16_224')``.
         head: head config; ``in_channels`` defaults to the backbone's ``num_features``.
         loss: loss config on soft targets (``SoftTargetCrossEntropy``, ``BinaryCrossEntropy``, ...).
-        mixer: input mixer config (``RandomMix``, ``Mixup``, ``CutMix``, ...) or None.
+        mixer: input mixer config (``RandomMix``, ``Mixup``, ``CutMix``, ...) or None. A mixer with
+            ``guided = True`` needs the network: it gets ``attach(classifier)`` once after the model is built and is
+            called as ``mixer(inputs, targets)`` (smoothed one-hot targets) in each training step.
         label_assigner: label assignment of mixed batches (default ``AreaLabel``).
         label_smoothing: epsilon of the smoothed one-hot targets (applied whether or not a batch is mixed).
         data_preprocessor: ``ClsDataPreprocessor`` config.
@@ -39,6 +41,8 @@ class ImageClassifier(BaseModel):
         self.num_classes = self.head.num_classes
         self.criterion = MODELS.build(loss or dict(type='SoftTargetCrossEntropy'))
         self.mixer = MIXERS.build(mixer) if mixer else None
+        if getattr(self.mixer, 'guided', False):
+            self.mixer.attach(self)  # network-guided mixers (ManifoldMix, PuzzleMix, ...) read the model
         self.label_assigner = MODELS.build(label_assigner or dict(type='AreaLabel'))
         self.label_assigner.attach(self.backbone)
         self.label_smoothing = label_smoothing
@@ -63,7 +67,7 @@ class ImageClassifier(BaseModel):
         targets = smooth_one_hot(data_samples['gt_label'], self.num_classes, self.label_smoothing)
         mixed = None
         if self.mixer is not None and self.mixer.enabled:
-            mixed = self.mixer(inputs)
+            mixed = self.mixer(inputs, targets) if getattr(self.mixer, 'guided', False) else self.mixer(inputs)
             inputs = mixed.inputs
             self.label_assigner.prepare(mixed)
         logits = self.head(self.extract_feat(inputs))

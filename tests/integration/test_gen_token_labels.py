@@ -88,3 +88,27 @@ param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, e
     work = tmp_path / 'work'
     proc = run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work)], tmp_path)
     assert (work / 'epoch_1.pth').exists() and 'accuracy/top1' in proc.stdout
+
+
+def test_mean_pooled_vit_dense_logits_average_to_image_logits(capsys):
+    # the demo annotator's design (configs/demo_token_labeling_teacher.py): per-token LayerNorm, then mean pooling,
+    # so the classifier commutes with the pooling and every token's logits are a dense version of the image logits
+    import timm
+    from tools.gen_token_labels import dense_logits
+    torch.manual_seed(0)
+    teacher = timm.create_model('vit_tiny_patch16_224', img_size=32, patch_size=8, embed_dim=32, depth=1,
+                                num_heads=2, num_classes=7, class_token=False, global_pool='avg', fc_norm=False).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        dense = dense_logits(teacher, x)
+        assert dense.shape == (2, 7, 4, 4)
+        torch.testing.assert_close(dense.mean((2, 3)), teacher(x), rtol=1e-5, atol=1e-5)
+    assert 'warning' not in capsys.readouterr().err
+    # a class-token teacher gets a warning (once)
+    cls_teacher = timm.create_model('vit_tiny_patch16_224', img_size=32, patch_size=8, embed_dim=32, depth=1,
+                                    num_heads=2, num_classes=7).eval()
+    dense_logits.__dict__.pop('warned', None)
+    with torch.no_grad():
+        dense_logits(cls_teacher, x)
+        dense_logits(cls_teacher, x)
+    assert capsys.readouterr().err.count('patch tokens were never trained to classify') == 1
