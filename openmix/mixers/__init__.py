@@ -1,13 +1,16 @@
 """Input mixing methods (one file per family) and their shared geometry."""
+from .attentivemix import AttentiveMix
 from .base import BaseMixer, MixedBatch, MixParams
 from .cutmix import CutMix
 from .fmix import FMix
 from .gridmix import GridMix
 from .geometry import mix_target, smooth_one_hot
+from .manifoldmix import ManifoldMix
 from .mixup import Mixup
 from .random_mix import RandomMix
 from .resizemix import ResizeMix
 from .saliencymix import SaliencyMix
 from .smoothmix import SmoothMix
 
-__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'GridMix', 'RandomMix', 'ResizeMix', 'SaliencyMix', 'SmoothMix', 'mix_target', 'smooth_one_hot']
+__all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'GridMix', 'RandomMix', 'ResizeMix',
+           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'mix_target', 'smooth_one_hot']

@@ -12,7 +12,8 @@ from .base import BaseMixer, MixedBatch, keep_self_pairs
 
 #: OpenMixup ``mix_mode`` names -> openmix mixer types
 OPENMIXUP_NAMES = {'mixup': 'Mixup', 'cutmix': 'CutMix', 'fmix': 'FMix', 'smoothmix': 'SmoothMix',
-                   'gridmix': 'GridMix', 'resizemix': 'ResizeMix', 'saliencymix': 'SaliencyMix'}
+                   'gridmix': 'GridMix', 'resizemix': 'ResizeMix', 'saliencymix': 'SaliencyMix',
+                   'attentivemix': 'AttentiveMix'}
 
 
 def openmixup_mixers(mix_mode: Sequence[str], mix_alpha: float | Sequence[float] | None) -> list[dict]:
