@@ -7,3 +7,4 @@ from .label_assigners import AreaLabel, TransMixLabel, box_token_mask
 from .losses import *  # noqa: F401,F403
 
 __all__ = ['ImageClassifier', 'ClsDataPreprocessor', 'BatchRandomErasing', 'AreaLabel']
+from .automix import *  # noqa: F401,F403  (after .classifier: AutoMixClassifier subclasses it)
