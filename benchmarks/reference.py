@@ -53,5 +53,38 @@ TABLES = {
         rows=[('demo_cutmix', 'CutMix, area labels', None, True),
               ('demo_cutmix_transmix', 'CutMix, TransMix labels', None, True),
               ('demo', 'DeiT recipe + TransMix (main job)', None, True),
-              ('demo_token_labeling', 'Token Labeling + MixToken (teacher: demo)', None, True)]),
+              ('demo_lvvit', 'tiny LV-ViT, DeiT recipe (Mixup/CutMix, area labels)', None, True),
+              ('demo_token_labeling_teacher', 'mean-pooled tiny DeiT (the token-label annotator)', None, True),
+              ('demo_token_labeling', 'tiny LV-ViT, Token Labeling + MixToken', None, True)]),
 }
+
+# OpenMixup benchmark rows (docs/en/mixup_benchmarks/*.md, [V] in ../shared/REFERENCE.md section 3); config stems are
+# configs/mixups/<setting>_<method>.py. Columns: Vanilla, Mixup, CutMix, ManifoldMix, PuzzleMix, AttentiveMix,
+# AutoMix, SAMix (None where the table has no value).
+MIXUP_METHODS = ['vanilla', 'mixup', 'cutmix', 'manifoldmix', 'puzzlemix', 'attentivemix', 'automix', 'samix']
+METHOD_LABELS = dict(vanilla='Vanilla', mixup='Mixup', cutmix='CutMix', manifoldmix='ManifoldMix',
+                     puzzlemix='PuzzleMix', attentivemix='AttentiveMix+', automix='AutoMix', samix='SAMix')
+MIXUP_SETTINGS = {
+    # setting: (title, convention, k, [published per method in MIXUP_METHODS order])
+    'c100_r18_800e': ('CIFAR-100, ResNet-18, 800 epochs', 'median_last_k', 10,
+                      [78.04, 79.12, 78.17, 80.35, 81.13, None, 82.04, 82.30]),
+    'c100_r18_200e': ('CIFAR-100, ResNet-18, 200 epochs', 'median_last_k', 10,
+                      [76.42, 78.52, 79.45, None, 79.96, None, 80.12, 81.21]),
+    'c100_rx50_800e': ('CIFAR-100, ResNeXt-50 (32x4d), 800 epochs', 'median_last_k', 10,
+                       [81.09, 82.10, 78.32, None, 82.85, None, 83.64, 84.42]),
+    'tiny_r18_400e': ('Tiny-ImageNet, ResNet-18, 400 epochs', 'median_last_k', 10,
+                      [61.68, 63.86, 65.53, None, 65.81, None, 67.33, 68.89]),
+    'in_r18_100e': ('ImageNet-1k, ResNet-18, 100 epochs', 'median_last_k', 5,
+                    [70.04, 69.98, 68.95, None, 70.12, None, 70.50, 70.83]),
+    'in_r50_100e': ('ImageNet-1k, ResNet-50, 100 epochs', 'median_last_k', 5,
+                    [76.83, 77.12, 77.17, None, 77.54, None, 77.91, 78.14]),
+    'in_deit_s_300e': ('ImageNet-1k, DeiT-S, 300 epochs, DeiT recipe', 'best', None,
+                       [75.66, None, 80.13, None, 80.45, None, 80.78, 80.94]),
+}
+for _setting, (_title, _conv, _k, _values) in MIXUP_SETTINGS.items():
+    TABLES[f'openmixup_{_setting}'] = dict(
+        title=f'OpenMixup benchmark: {_title} (top-1 %)',
+        source='OpenMixup docs/en/mixup_benchmarks (AutoMix, Liu et al., ECCV 2022; SAMix, Li et al.), via '
+               '../shared/REFERENCE.md section 3',
+        convention=_conv, k=_k,
+        rows=[(f'{_setting}_{m}', METHOD_LABELS[m], v, True) for m, v in zip(MIXUP_METHODS, _values)])

@@ -1,0 +1,4 @@
+# ManifoldMix (Verma et al., ICML 2019): hidden states of a random stage in {input, layer1, layer2}.
+# OpenMixup benchmark row c100_r18_200e: its recipe and alpha (REFERENCE.md section 1).
+_base_ = ['./_base_/c100_r18_200e.py']
+model = dict(mixer=dict(type='ManifoldMix', alpha=2.0))

@@ -1,0 +1,4 @@
+# Mixup (Zhang et al., ICLR 2018).
+# OpenMixup benchmark row c100_r18_200e: its recipe and alpha (REFERENCE.md section 1).
+_base_ = ['./_base_/c100_r18_200e.py']
+model = dict(mixer=dict(type='Mixup', alpha=1.0, pairing='perm'))

@@ -1,0 +1,5 @@
+# no mixing.
+# OpenMixup benchmark row tiny_r18_400e: its recipe and alpha (REFERENCE.md section 1).
+# Tiny-ImageNet uses the CIFAR alphas (OpenMixup's Tiny alphas are not in REFERENCE.md).
+_base_ = ['./_base_/tiny_r18_400e.py']
+model = dict(mixer=None)
