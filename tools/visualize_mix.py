@@ -7,6 +7,12 @@
 style arguments are not parsed: use ``--cfg-options model.mixer=...`` for full control). With a TransMix label
 assigner the fifth column overlays the class attention on the mix and each row prints area lam vs TransMix lam
 (the weight of image A); with a checkpoint the attention is the trained model's.
+
+For an AutoMix/SAMix config (``configs/demo_automix.py``, ``configs/mixups/*_automix.py``) the pairs and lam are
+drawn by CutMix (or ``--method``) and two more columns show the learned MixBlock's mix and mask for the same pairs
+and lam, computed from the checkpoint's EMA (k) encoder features:
+
+    python tools/visualize_mix.py configs/demo_automix.py --checkpoint work_dirs/demo_automix/epoch_30.pth
 """
 from __future__ import annotations
 
@@ -65,8 +71,9 @@ def main(argv=None) -> str:
     model = MODELS.build(cfg.model)
     if args.checkpoint:
         load_model_weights(model, args.checkpoint, ema=args.ema)
-    if args.method:
-        model.mixer = MIXERS.build(dict(type=args.method, seed=args.seed))
+    learned = hasattr(model, 'mix_block')  # AutoMix / SAMix: shown beside CutMix on the same pairs
+    if args.method or learned:
+        model.mixer = MIXERS.build(dict(type=args.method or 'CutMix', seed=args.seed))
     elif model.mixer is None:
         raise SystemExit(f'{args.config} has no model.mixer: pass --method (e.g. --method CutMix)')
     else:
@@ -97,13 +104,28 @@ def main(argv=None) -> str:
         assigner.probe.active = False
         if mixed.box is not None and mixed.is_box is not None:
             lam_tm = assigner.transmix_lam(mixed.lam, mixed, attn)
+    learned_mix = learned_mask = None
+    if learned:
+        lam = float(mixed.lam[mixed.index != torch.arange(n)].min()) if (mixed.index != torch.arange(n)).any() else 1.0
+        with torch.no_grad():
+            feat = model.mix_features(x)
+            learned_mask = model.mix_block(feat, lam, mixed.index, model.scale_factor(x.shape[-2:], feat.shape[-2:]))
+        learned_mix = model.mix(x, mixed.index, learned_mask.to(x.dtype))
+        learned_mask = learned_mask[:, 0]
     mean = model.data_preprocessor.mean.flatten()
     std = model.data_preprocessor.std.flatten()
     tile = max(96, x.shape[-1])
-    cols = 5 if attn is not None else 4
+    titles = ['A', 'B (partner)', 'mix', 'mask (B share)']
+    if attn is not None:
+        titles.append('attention on mix')
+    if learned:
+        name = 'SAMix' if type(model.mix_block).__name__ == 'SAMixBlock' else 'AutoMix'
+        titles[2:4] = [f'{mixed.mode} mix', f'{mixed.mode} mask']
+        titles += [f'{name} mix', f'{name} mask']
+    cols = len(titles)
     sheet = Image.new('RGB', (cols * (tile + 4), n * (tile + 18) + 18), 'white')
     draw = ImageDraw.Draw(sheet)
-    for c, title in enumerate(['A', 'B (partner)', 'mix', 'mask (B share)', 'attention on mix'][:cols]):
+    for c, title in enumerate(titles):
         draw.text((c * (tile + 4) + 4, 2), title, fill='black')
     for i in range(n):
         y = 18 + i * (tile + 18)
@@ -114,14 +136,18 @@ def main(argv=None) -> str:
             a = attn[i].view(1, 1, side, -1)
             a = F.interpolate(a / a.max(), size=x.shape[-2:], mode='nearest')[0, 0]
             tiles.append(Image.blend(tiles[2].convert('RGB'), _heat(a, tuple(x.shape[-2:][::-1])), 0.5))
+        if learned:
+            tiles += [_to_image(learned_mix[i], mean, std), _heat(learned_mask[i], (tile, tile))]
         for c, im in enumerate(tiles):
             sheet.paste(im.resize((tile, tile), Image.NEAREST), (c * (tile + 4), y))
         text = f'{mixed.mode}: lam(A) area {mixed.lam[i]:.3f}'
         if lam_tm is not None:
             text += f'  TransMix {lam_tm[i]:.3f}'
+        if learned:
+            text += f'  learned mask: A share {1 - learned_mask[i].mean():.3f}'
         draw.text((4, y + tile + 2), text, fill='black')
     sheet.save(args.out)
-    print(f'wrote {args.out} ({n} rows: A, B, mix, mask' + (', attention)' if attn is not None else ')'))
+    print(f'wrote {args.out} ({n} rows: {", ".join(titles)})')
     return args.out
 
 

@@ -74,3 +74,21 @@ def test_visualize_mix_writes_a_grid_with_attention_for_transmix(tmp_path, demo_
     out = main([str(cfg), '--method', 'FMix', '--num', '2', '--out', str(tmp_path / 'fmix.png'),
                 '--cfg-options', "model.label_assigner=dict(_delete_=True, type='AreaLabel')"])
     assert Image.open(out).size == (4 * (96 + 4), 2 * (96 + 18) + 18)  # no attention column with area labels
+
+
+def test_visualize_mix_shows_automix_masks_beside_cutmix(tmp_path, demo_root, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from tools.visualize_mix import main
+
+    from .test_resume import AUTOMIX_MODEL
+    cfg = tiny_demo_config(tmp_path, demo_root, model=AUTOMIX_MODEL, custom_hooks=[])
+    out = main([str(cfg), '--num', '3', '--out', str(tmp_path / 'automix.png')])
+    img = Image.open(out)
+    assert img.size == (6 * (96 + 4), 3 * (96 + 18) + 18)  # A, B, CutMix mix/mask, MixBlock mix/mask
+    assert 'cutmix mix, cutmix mask, AutoMix mix, AutoMix mask' in capsys.readouterr().out
+    # the MixBlock columns are the model's mask: an untrained MixBlock (weights ~N(0, 0.01)) gives ~0.5 everywhere,
+    # drawn by _heat as (1, 0.5, 0) * (0.25 + 0.75 * 0.5) in the mask tile of the first row
+    tile = np.asarray(img)[18 + 10:18 + 86, 5 * 100 + 10:5 * 100 + 86].reshape(-1, 3).astype(float)
+    np.testing.assert_allclose(tile.mean(0), [255 * 0.625, 255 * 0.3125, 0], atol=3)
