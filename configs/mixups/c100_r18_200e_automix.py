@@ -1,13 +1,6 @@
 # AutoMix (Liu et al., ECCV 2022): MixBlock on the EMA encoder's stage-3 / block-6 features.
 # OpenMixup benchmark row c100_r18_200e: its recipe and alpha (REFERENCE.md section 1).
-_base_ = ['./_base_/c100_r18_200e.py']
-model = dict(
-    type='AutoMixClassifier',
-    mix_block=dict(type='MixBlock', upsample_mode='nearest', mask_loss_mode='L1', mask_loss_margin=0.1),
-    mix_layer='layer3', alpha=2.0, momentum=0.999, mask_loss=0.1, lam_margin=0.08)
-# AutoMix's CIFAR schedule: one parameter group (MixBlock included), cosine to min lr 0.05
+_base_ = ['./c100_r18_800e_automix.py']
+train_cfg = dict(max_epochs=200)
 param_scheduler = [dict(type='CosineAnnealingLR', eta_min=0.05, by_epoch=True, begin=0, end=200,
                         convert_to_iter_based=True)]
-# EMA of the k encoder and heads: 0.999, then cosine to 0.999999 from 10 % of training; the mask-loss
-# weight stays 0.1 on CIFAR
-custom_hooks = [dict(type='AutoMixMomentumHook', end_momentum=0.999999, adjust_scope=(0.1, 1.0))]

@@ -1,4 +1,6 @@
 # no mixing.
 # OpenMixup benchmark row c100_r18_200e: its recipe and alpha (REFERENCE.md section 1).
-_base_ = ['./_base_/c100_r18_200e.py']
-model = dict(mixer=None)
+_base_ = ['./c100_r18_800e_vanilla.py']
+train_cfg = dict(max_epochs=200)
+param_scheduler = [dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=0, end=200,
+                        convert_to_iter_based=True)]

@@ -1,4 +1,4 @@
 # no mixing.
 # OpenMixup benchmark row c100_rx50_800e: its recipe and alpha (REFERENCE.md section 1).
-_base_ = ['./_base_/c100_rx50_800e.py']
-model = dict(mixer=None)
+_base_ = ['./c100_r18_800e_vanilla.py']
+model = dict(backbone=dict(model_name='resnext50_32x4d'))

@@ -1,4 +1,4 @@
 # no mixing.
 # OpenMixup benchmark row in_r50_100e: its recipe and alpha (REFERENCE.md section 1).
-_base_ = ['./_base_/in_r50_100e.py']
-model = dict(mixer=None)
+_base_ = ['./in_r18_100e_vanilla.py']
+model = dict(backbone=dict(model_name='resnet50'))

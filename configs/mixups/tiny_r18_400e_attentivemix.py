@@ -1,7 +1,7 @@
 # AttentiveMix+ (Walawalkar et al., ICASSP 2020; OpenMixup variant): top cells of a frozen
 # pretrained ResNet-18 (put the ImageNet weights at data/pretrained/resnet18.pth; nothing is downloaded).
 # OpenMixup benchmark row tiny_r18_400e: its recipe and alpha (REFERENCE.md section 1).
-# Tiny-ImageNet uses the CIFAR alphas (OpenMixup's Tiny alphas are not in REFERENCE.md).
+# Tiny-ImageNet uses the CIFAR alphas and AutoMix min lr (OpenMixup's Tiny values are not in REFERENCE.md).
 _base_ = ['./_base_/tiny_r18_400e.py']
 model = dict(mixer=dict(type='AttentiveMix', alpha=2.0, model_name='resnet18',
                          checkpoint='data/pretrained/resnet18.pth'))

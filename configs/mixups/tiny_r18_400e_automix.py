@@ -1,6 +1,6 @@
 # AutoMix (Liu et al., ECCV 2022): MixBlock on the EMA encoder's stage-3 / block-6 features.
 # OpenMixup benchmark row tiny_r18_400e: its recipe and alpha (REFERENCE.md section 1).
-# Tiny-ImageNet uses the CIFAR alphas (OpenMixup's Tiny alphas are not in REFERENCE.md).
+# Tiny-ImageNet uses the CIFAR alphas and AutoMix min lr (OpenMixup's Tiny values are not in REFERENCE.md).
 _base_ = ['./_base_/tiny_r18_400e.py']
 model = dict(
     type='AutoMixClassifier',

@@ -1,15 +1,6 @@
 # SAMix (Li et al., "Boosting Discriminative Visual Representation Learning with Scenario-Agnostic
 # Mixup"): AutoMix's pipeline with the SAMix MixBlock.
 # OpenMixup benchmark row tiny_r18_400e: its recipe and alpha (REFERENCE.md section 1).
-# Tiny-ImageNet uses the CIFAR alphas (OpenMixup's Tiny alphas are not in REFERENCE.md).
-_base_ = ['./_base_/tiny_r18_400e.py']
-model = dict(
-    type='AutoMixClassifier',
-    mix_block=dict(type='SAMixBlock', lam_mul_k=0.25, value_neck=dict(dropout=0.0)),
-    mix_layer='layer3', alpha=2.0, momentum=0.999, mask_loss=0.1, lam_margin=0.08)
-# AutoMix's CIFAR schedule: one parameter group (MixBlock included), cosine to min lr 0.05
-param_scheduler = [dict(type='CosineAnnealingLR', eta_min=0.05, by_epoch=True, begin=0, end=400,
-                        convert_to_iter_based=True)]
-# EMA of the k encoder and heads: 0.999, then cosine to 0.999999 from 10 % of training; the mask-loss
-# weight stays 0.1 on CIFAR
-custom_hooks = [dict(type='AutoMixMomentumHook', end_momentum=0.999999, adjust_scope=(0.1, 1.0))]
+# Tiny-ImageNet uses the CIFAR alphas and AutoMix min lr (OpenMixup's Tiny values are not in REFERENCE.md).
+_base_ = ['./tiny_r18_400e_automix.py']
+model = dict(mix_block=dict(_delete_=True, type='SAMixBlock', lam_mul_k=0.25, value_neck=dict(dropout=0.0)))

@@ -1,5 +1,5 @@
 # no mixing.
 # OpenMixup benchmark row tiny_r18_400e: its recipe and alpha (REFERENCE.md section 1).
-# Tiny-ImageNet uses the CIFAR alphas (OpenMixup's Tiny alphas are not in REFERENCE.md).
+# Tiny-ImageNet uses the CIFAR alphas and AutoMix min lr (OpenMixup's Tiny values are not in REFERENCE.md).
 _base_ = ['./_base_/tiny_r18_400e.py']
 model = dict(mixer=None)
