@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torchvision.transforms as tvt
 import torchvision.transforms.functional as F
@@ -216,23 +217,30 @@ def affine_of(op: str, args: tuple, img_size: tuple[int, int]) -> tuple[float, .
     return None
 
 
-def warp_label_map(maps: torch.Tensor, affine: tuple[float, ...], img_size: tuple[int, int]) -> torch.Tensor:
+def _warp_index(map_hw: tuple[int, int], affine: tuple[float, ...], img_size: tuple[int, int]):
+    """Source cell ``(i, j)`` of every map cell under an image-space inverse affine, and whether it is inside."""
+    w, h = img_size
+    hm, wm = map_hw
+    a, b, c, d, e, f = affine
+    ys = (np.arange(hm, dtype=np.float64) + 0.5) * (h / hm)
+    xs = (np.arange(wm, dtype=np.float64) + 0.5) * (w / wm)
+    yy, xx = np.meshgrid(ys, xs, indexing='ij')
+    j = np.floor((a * xx + b * yy + c) * wm / w).astype(np.int64)
+    i = np.floor((d * xx + e * yy + f) * hm / h).astype(np.int64)
+    valid = (i >= 0) & (i < hm) & (j >= 0) & (j < wm)
+    return torch.from_numpy(i.clip(0, hm - 1)), torch.from_numpy(j.clip(0, wm - 1)), torch.from_numpy(valid)
+
+
+def warp_label_map(maps: torch.Tensor, affine: tuple[float, ...], img_size: tuple[int, int],
+                   index: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Apply an image-space inverse affine to a ``(k, Hm, Wm)`` label map with nearest sampling, 0 outside.
 
     Each map cell is sampled at its centre in image coordinates, mapped through ``affine`` and read from the cell
-    it lands in (the official code uses ``ndimage.affine_transform(order=0, cval=0)`` on the map).
+    it lands in (the official code uses ``ndimage.affine_transform(order=0, cval=0)`` on the map). ``index`` (from
+    ``_warp_index``) lets the values and the indices of one map share the computation.
     """
-    w, h = img_size
-    hm, wm = maps.shape[-2:]
-    a, b, c, d, e, f = affine
-    ys = (torch.arange(hm, dtype=torch.float64) + 0.5) * (h / hm)
-    xs = (torch.arange(wm, dtype=torch.float64) + 0.5) * (w / wm)
-    yy, xx = torch.meshgrid(ys, xs, indexing='ij')
-    src_x, src_y = a * xx + b * yy + c, d * xx + e * yy + f
-    j, i = torch.floor(src_x * wm / w).long(), torch.floor(src_y * hm / h).long()
-    valid = (i >= 0) & (i < hm) & (j >= 0) & (j < wm)
-    out = maps[..., i.clamp(0, hm - 1), j.clamp(0, wm - 1)]
-    return torch.where(valid, out, torch.zeros((), dtype=maps.dtype))
+    i, j, valid = index if index is not None else _warp_index(maps.shape[-2:], affine, img_size)
+    return torch.where(valid, maps[..., i, j], torch.zeros((), dtype=maps.dtype))
 
 
 @TRANSFORMS.register_module()
@@ -286,8 +294,9 @@ class RandAugment:
                                  'before the crop (flip -> RandAugment -> RandomResizedCrop, as the official code)')
             for fn, args, size in self._applied:
                 affine = affine_of(fn, args, size)
-                results['label_values'] = warp_label_map(results['label_values'], affine, size)
-                results['label_indices'] = warp_label_map(results['label_indices'], affine, size)
+                index = _warp_index(results['label_values'].shape[-2:], affine, size)
+                for key in ('label_values', 'label_indices'):
+                    results[key] = warp_label_map(results[key], affine, size, index)
         return results
 
     def __repr__(self) -> str:
