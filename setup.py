@@ -25,6 +25,8 @@ setup(
         'pillow',
         'tensorboard',
     ],
-    extras_require={'dev': ['pytest>=8', 'pytest-timeout']},
+    # puzzlemix: the max-flow of PuzzleMix's graph-cut solver (SciPy >= 1.8 also works, slower)
+    # (the tests exercise the solver, so dev includes it)
+    extras_require={'dev': ['pytest>=8', 'pytest-timeout', 'PyMaxflow>=1.3'], 'puzzlemix': ['PyMaxflow>=1.3']},
     classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],
 )

@@ -7,10 +7,11 @@ from .gridmix import GridMix
 from .geometry import mix_target, smooth_one_hot
 from .manifoldmix import ManifoldMix
 from .mixup import Mixup
+from .puzzlemix import PuzzleMix
 from .random_mix import RandomMix
 from .resizemix import ResizeMix
 from .saliencymix import SaliencyMix
 from .smoothmix import SmoothMix
 
 __all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'GridMix', 'RandomMix', 'ResizeMix',
-           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'mix_target', 'smooth_one_hot']
+           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'PuzzleMix', 'mix_target', 'smooth_one_hot']
