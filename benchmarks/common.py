@@ -65,3 +65,20 @@ def timed(fn, iters: int, warmup: int, device: torch.device) -> float:
         fn()
     sync(device)
     return (time.perf_counter() - start) / iters
+
+
+def loader_images_per_s(loader_cfg: dict, batches: int) -> tuple[int, float]:
+    """``(images, images/s)`` of a train DataLoader built from ``loader_cfg``, timed over ``batches`` batches after
+    the first (workers started, first batch decoded)."""
+    import copy
+
+    from mmengine.runner import Runner
+    it = iter(Runner.build_dataloader(copy.deepcopy(loader_cfg), seed=0))
+    next(it)
+    n, start = 0, time.perf_counter()
+    for _ in range(batches):
+        try:
+            n += next(it)['inputs'].shape[0]
+        except StopIteration:
+            break
+    return n, n / (time.perf_counter() - start)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
-from common import describe_env, peak_memory_mib, peak_tflops, reset_peak_memory, step_flops, timed
+from common import (describe_env, loader_images_per_s, peak_memory_mib, peak_tflops, reset_peak_memory, step_flops,
+                    timed)
 
 
 def input_size(cfg) -> int:
@@ -61,23 +61,12 @@ def model_step(cfg, args, device) -> dict:
 
 
 def data_pipeline(cfg, args) -> dict:
-    from mmengine.runner import Runner
-    loader_cfg = cfg.train_dataloader.copy()
-    loader_cfg.num_workers = args.workers
-    loader_cfg.persistent_workers = False
+    loader_cfg = cfg.train_dataloader.to_dict()
+    loader_cfg.update(num_workers=args.workers, persistent_workers=False)
     loader_cfg.pop('worker_init_fn', None)
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
-    it = iter(loader)
-    next(it)  # workers started, first batch decoded
-    n, start = 0, time.perf_counter()
-    for _ in range(args.data_batches):
-        try:
-            n += next(it)['inputs'].shape[0]
-        except StopIteration:
-            break
-    sec = time.perf_counter() - start
+    n, rate = loader_images_per_s(loader_cfg, args.data_batches)
     return dict(bench='data_pipeline', config=args.config, workers=args.workers, images=n,
-                images_per_s=round(n / sec, 1), images_per_s_per_worker=round(n / sec / max(args.workers, 1), 1))
+                images_per_s=round(rate, 1), images_per_s_per_worker=round(rate / max(args.workers, 1), 1))
 
 
 def main():

@@ -24,14 +24,13 @@ import copy
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import describe_env, timed  # noqa: E402
+from common import describe_env, loader_images_per_s, timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP_TRANSFORMS = ('LoadTokenLabel', 'NormaliseCrop')
@@ -129,22 +128,6 @@ def without_maps(loader_cfg: dict) -> dict:
             t.pop('meta_keys', None)
     cfg['dataset']['pipeline'] = pipeline
     return cfg
-
-
-def loader_images_per_s(loader_cfg: dict, batches: int) -> tuple[int, float]:
-    from mmengine.runner import Runner
-    loader = Runner.build_dataloader(copy.deepcopy(loader_cfg), seed=0)
-    it = iter(loader)
-    next(it)  # workers started, first batch done
-    n, start = 0, time.perf_counter()
-    for _ in range(batches):
-        try:
-            n += next(it)['inputs'].shape[0]
-        except StopIteration:
-            break
-    sec = time.perf_counter() - start
-    del it
-    return n, n / sec
 
 
 def loader_rows(args) -> list[dict]:
