@@ -7,6 +7,12 @@ Every (model, method) runs in its own process (peak memory is per process on the
 level after building the model; on CUDA ``max_memory_allocated``), on one synthetic batch, full ``train_step``
 (forward, backward, optimizer, AutoMix's EMA update). AutoMix's paper reports about 2x CutMix's cost (4 forward
 passes); the target is at most that. Prints one JSON row per run and one ratio row per method.
+
+Arithmetic floor of an exact AutoMix step, with F one forward and a backward ~2F: CutMix = F + 2F; AutoMix = the
+clean k pass (F, or up to ``mix_layer`` with ``truncate_k``) + the k pass on the MixBlock's mixture with a backward to
+the input only (F + ~F) + two q passes with full backwards (2 x 3F) = 9F (ResNet) or 8.5F (DeiT-S, truncated at
+block 6): ~3x CutMix wherever the step is compute-bound, as it is on a CPU. ``automix_openmixup`` is AutoMix with
+OpenMixup's pass structure (``fuse_q=False, truncate_k=False``), to show what those two options buy on a ViT.
 """
 from __future__ import annotations
 
@@ -24,14 +30,16 @@ MODELS = {
     'deit_s': (dict(type='TimmBackbone', model_name='deit_small_patch16_224'), 1000, 224, 32, 'blocks.5'),
 }
 METHODS = ['cutmix', 'automix', 'samix', 'puzzlemix', 'attentivemix', 'manifoldmix']
+EXTRA_METHODS = ['automix_openmixup']
 
 
 def model_cfg(model: str, method: str, tmp: str) -> dict:
     backbone, k, _, _, layer = MODELS[model]
     base = dict(backbone=backbone, head=dict(type='LinearClsHead', num_classes=k), label_smoothing=0.0)
-    if method in ('automix', 'samix'):
+    if method in ('automix', 'samix', 'automix_openmixup'):
         block = dict(type='SAMixBlock') if method == 'samix' else dict(type='MixBlock', lam_concat=model == 'deit_s')
-        return dict(base, type='AutoMixClassifier', mix_block=block, mix_layer=layer)
+        passes = dict(fuse_q=False, truncate_k=False) if method == 'automix_openmixup' else {}
+        return dict(base, type='AutoMixClassifier', mix_block=block, mix_layer=layer, **passes)
     mixer = dict(cutmix=dict(type='CutMix', alpha=1.0), manifoldmix=dict(type='ManifoldMix', alpha=2.0),
                  puzzlemix=dict(type='PuzzleMix', alpha=1.0),
                  attentivemix=dict(type='AttentiveMix', alpha=2.0, model_name='resnet18',
@@ -81,7 +89,7 @@ def run_one(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
-    parser.add_argument('--methods', nargs='+', default=METHODS, choices=METHODS)
+    parser.add_argument('--methods', nargs='+', default=METHODS, choices=METHODS + EXTRA_METHODS)
     parser.add_argument('--batch', type=int, default=None, help='default: 100 (ResNet-18 CIFAR), 32 (DeiT-S)')
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)

@@ -249,6 +249,32 @@ def test_vit_features_are_the_block_tokens_on_their_grid():
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+def test_fused_q_pass_and_truncated_k_pass_are_exact_on_a_vit():
+    """Without BatchNorm, one 2B forward of q equals two B forwards, and the k pass may stop at ``mix_layer``."""
+    fast = build(TINY_VIT)
+    slow = build(TINY_VIT, fuse_q=False, truncate_k=False)
+    slow.load_state_dict(fast.state_dict())
+    assert (fast.fuse_q, fast.truncate_k) == (True, True)
+    assert (build().fuse_q, build().truncate_k) == (False, False)  # ResNet: BatchNorm statistics would change
+    calls = []
+    last = fast.backbone_k.model.blocks[-1].register_forward_hook(lambda *a: calls.append(1))
+    x, ds = batch()
+    torch.testing.assert_close(fast.mix_features(x), slow.mix_features(x))
+    assert calls == []  # the truncated clean pass never reached the last block
+    last.remove()
+    losses_fast, losses_slow = fast.loss(x, ds), slow.loss(x, ds)
+    assert losses_fast.keys() == losses_slow.keys()
+    for key in losses_fast:
+        torch.testing.assert_close(losses_fast[key], losses_slow[key], rtol=1e-5, atol=1e-6)
+    params = [p for p in fast.parameters() if p.requires_grad]
+    grads_fast = torch.autograd.grad(sum(losses_fast.values()), params)
+    grads_slow = torch.autograd.grad(sum(losses_slow.values()), [p for p in slow.parameters() if p.requires_grad])
+    for a, b in zip(grads_fast, grads_slow):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # the k encoder still runs whole for the MixBlock's loss
+    assert fast.mix_features(x).shape == (4, 48, 4, 4) and fast._feature is None
+
+
 def test_unknown_mix_layer_names_the_key():
     with pytest.raises(KeyError, match='mix_layer'):
         build(mix_layer='layer9')

@@ -25,6 +25,10 @@ __all__ = ['AutoMixClassifier']
 EVAL_HEADS = ('head', 'head_one', 'head_k', 'head_one_k')
 
 
+class _FeatureCaptured(Exception):
+    """Raised by the capture hook to end a truncated forward of ``backbone_k`` at ``mix_layer``."""
+
+
 def _optimizer_stepped(optim_wrapper) -> bool:
     """Whether the last ``update_params`` stepped the optimizer (False inside a gradient-accumulation window)."""
     should_update = getattr(optim_wrapper, 'should_update', None)
@@ -45,7 +49,8 @@ class AutoMixClassifier(ImageClassifier):
     1. Two independent draws from ``self.rng``: ``lam_mb, lam_bb ~ Beta(alpha, alpha)`` and two permutations
        (``index_bb`` then ``index_mb``), one pair for the MixBlock and one for the backbone.
     2. ``z`` = the output of module ``mix_layer`` of ``backbone_k`` on the clean batch (a forward hook on the stock
-       timm model; ViT tokens are reshaped to their grid without the prefix tokens), without gradient.
+       timm model; ViT tokens are reshaped to their grid without the prefix tokens), without gradient (the pass
+       stops there when ``truncate_k``).
     3. ``m_mb = mix_block(z, lam_mb, index_mb)`` with gradient and ``m_bb = mix_block(z, lam_bb, index_bb)``
        detached. ``m_bb`` is optionally pulled towards its lam (``mask_adjust``) and becomes plain Mixup
        (``m = 1 - lam_bb`` everywhere) when ``lam_bb <= lam_margin`` or ``lam_bb >= 1 - lam_margin``.
@@ -53,7 +58,8 @@ class AutoMixClassifier(ImageClassifier):
        ``lam_mb y + (1 - lam_mb) y[index_mb]``: the EMA encoder has no trainable parameters but is differentiable,
        so this gradient reaches only the MixBlock; ``loss_mask = mask_loss * mix_block.mask_loss(m_mb, lam_mb)``;
        ``loss_one_q`` = CE of ``head_one(backbone(x))`` on ``y``; ``loss_mix_q`` = CE of ``head(backbone(mix_bb))``
-       on the ``lam_bb`` label. The mixed label always uses the sampled lam, not the mask's mean.
+       on the ``lam_bb`` label (one pass over both batches when ``fuse_q``). The mixed label always uses the
+       sampled lam, not the mask's mean.
     5. After the optimizer step: ``p_k = m p_k + (1 - m) p_q`` over the parameters of the backbone and both heads
        (``momentum_update``, in :meth:`train_step`; under DDP, whose wrapper bypasses ``train_step``, the
        :class:`AutoMixMomentumHook` does it). ``m`` is ``momentum`` until the hook schedules it. As in OpenMixup,
@@ -84,6 +90,14 @@ class AutoMixClassifier(ImageClassifier):
         switch_off: the MixBlock loss ``loss_mix_k`` is computed with probability ``switch_off`` (0 or 1: always;
             0.8 for ViTs on ImageNet). Skipped steps leave parameters unused (``find_unused_parameters=True``).
         eval_head: head (and encoder) used by :meth:`predict`.
+        fuse_q: run ``backbone`` once on the concatenated clean and mixed batches (2B images) instead of twice.
+            Identical results for backbones without batch statistics (ViTs: LayerNorm), fewer and larger kernels;
+            with BatchNorm it would normalise clean and mixed images together, which OpenMixup does not do.
+            ``None`` (default): on exactly when the backbone has no BatchNorm layer.
+        truncate_k: stop the clean forward of ``backbone_k`` after ``mix_layer`` (DeiT-S block 6 of 12: half of
+            that pass). Identical masks; with BatchNorm the k running statistics after ``mix_layer`` would see only
+            the MixBlock's mixtures (they feed only the ``*_k`` heads' evaluation). ``None``: on exactly when the
+            backbone has no BatchNorm layer.
         label_smoothing: epsilon of the one-hot targets (0 for CNNs, 0.1 for DeiT as OpenMixup's
             ``LabelSmoothLoss``), applied before mixing.
         data_preprocessor: ``ClsDataPreprocessor`` config.
@@ -95,8 +109,9 @@ class AutoMixClassifier(ImageClassifier):
                  head_one: dict | None = None, share_head: bool = False, mix_layer: str = 'layer3',
                  alpha: float = 2.0, momentum: float = 0.999, mask_loss: float = 0.1, lam_margin: float = 0.08,
                  mask_adjust: float = 0.0, legacy_mask_adjust: bool = False, switch_off: float = 0.0,
-                 eval_head: str = 'head', label_smoothing: float = 0.0, data_preprocessor: dict | None = None,
-                 seed: int | None = None, init_cfg: dict | list | None = None) -> None:
+                 eval_head: str = 'head', fuse_q: bool | None = None, truncate_k: bool | None = None,
+                 label_smoothing: float = 0.0, data_preprocessor: dict | None = None, seed: int | None = None,
+                 init_cfg: dict | list | None = None) -> None:
         if alpha <= 0:
             raise ValueError(f'model.alpha must be > 0, got {alpha}')
         if not 0.0 <= momentum <= 1.0:
@@ -153,6 +168,9 @@ class AutoMixClassifier(ImageClassifier):
         self.mask_adjust, self.legacy_mask_adjust = float(mask_adjust), legacy_mask_adjust
         self.switch_off = float(switch_off)
         self.eval_head = eval_head
+        batch_stats = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.backbone.modules())
+        self.fuse_q = not batch_stats if fuse_q is None else bool(fuse_q)
+        self.truncate_k = not batch_stats if truncate_k is None else bool(truncate_k)
         self.rng = np.random.default_rng(default_seed() if seed is None else seed)
         self._capture = False
         self._feature: torch.Tensor | None = None
@@ -216,6 +234,8 @@ class AutoMixClassifier(ImageClassifier):
     def _capture_hook(self, module: nn.Module, inputs, output) -> None:
         if self._capture:
             self._feature = output[0] if isinstance(output, (tuple, list)) else output
+            if self.truncate_k:
+                raise _FeatureCaptured
 
     def _to_nchw(self, feat: torch.Tensor, img_hw: tuple[int, int]) -> torch.Tensor:
         timm_k = self.backbone_k.model
@@ -236,11 +256,15 @@ class AutoMixClassifier(ImageClassifier):
 
     @torch.no_grad()
     def mix_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, h, w)`` output of ``mix_layer`` of ``backbone_k`` on ``x`` (a full forward in the current mode,
-        so the k BatchNorm statistics move as in OpenMixup), without gradient."""
+        """``(B, C, h, w)`` output of ``mix_layer`` of ``backbone_k`` on ``x`` without gradient: a full forward in
+        the current mode, so the k BatchNorm statistics move as in OpenMixup, or up to ``mix_layer`` only
+        (``truncate_k``)."""
         self._capture = True
         try:
-            self.backbone_k(x)
+            try:
+                self.backbone_k(x)
+            except _FeatureCaptured:
+                pass
             feat = self._feature
         finally:
             self._capture, self._feature = False, None
@@ -316,8 +340,13 @@ class AutoMixClassifier(ImageClassifier):
             losses['loss_mix_k'] = self.criterion(logits_k, lam_mb * y + (1 - lam_mb) * y[index_mb])
         # encoder: clean one-hot CE and CE on the backbone's (detached) mixture
         head_one = self.head if self.head_one is None else self.head_one
-        losses['loss_one_q'] = self.criterion(head_one(self.backbone(x)), y)
-        logits_q = self.head(self.backbone(self.mix(x, index_bb, mask_bb.to(x.dtype))))
+        mix_bb = self.mix(x, index_bb, mask_bb.to(x.dtype))
+        if self.fuse_q:
+            feat_one, feat_mix = self.backbone(torch.cat([x, mix_bb])).chunk(2)
+        else:
+            feat_one, feat_mix = self.backbone(x), self.backbone(mix_bb)
+        losses['loss_one_q'] = self.criterion(head_one(feat_one), y)
+        logits_q = self.head(feat_mix)
         losses['loss_mix_q'] = self.criterion(logits_q, lam_bb * y + (1 - lam_bb) * y[index_bb])
         return losses
 
@@ -333,4 +362,5 @@ class AutoMixClassifier(ImageClassifier):
     def extra_repr(self) -> str:
         return (f'mix_layer={self.mix_layer!r}, alpha={self.alpha}, momentum={self.momentum}, '
                 f'mask_loss={self.mask_loss}, lam_margin={self.lam_margin}, mask_adjust={self.mask_adjust}, '
-                f'switch_off={self.switch_off}, eval_head={self.eval_head!r}')
+                f'switch_off={self.switch_off}, eval_head={self.eval_head!r}, fuse_q={self.fuse_q}, '
+                f'truncate_k={self.truncate_k}')
