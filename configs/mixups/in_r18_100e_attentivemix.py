@@ -3,4 +3,5 @@
 # OpenMixup benchmark row in_r18_100e: its recipe and alpha (REFERENCE.md section 1).
 _base_ = ['./_base_/in_r18_100e.py']
 model = dict(mixer=dict(type='AttentiveMix', alpha=2.0, model_name='resnet18',
-                         checkpoint='data/pretrained/resnet18.pth'))
+                         checkpoint='data/pretrained/resnet18.pth',
+                         legacy_train_bn=True))  # OpenMixup's pretrained net normalises with batch statistics

@@ -4,4 +4,5 @@
 # Tiny-ImageNet uses the CIFAR alphas and AutoMix min lr (OpenMixup's Tiny values are not in REFERENCE.md).
 _base_ = ['./_base_/tiny_r18_400e.py']
 model = dict(mixer=dict(type='AttentiveMix', alpha=2.0, model_name='resnet18',
-                         checkpoint='data/pretrained/resnet18.pth'))
+                         checkpoint='data/pretrained/resnet18.pth',
+                         legacy_train_bn=True))  # OpenMixup's pretrained net normalises with batch statistics

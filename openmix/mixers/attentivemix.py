@@ -73,6 +73,10 @@ class AttentiveMix(BaseMixer):
     and in eval mode whatever ``model.train()`` does (BN statistics never change). It moves to the input's device on
     first use. Whole-batch method: ``RandomMix`` accepts it in ``mode='batch'``.
 
+    ``legacy_train_bn=True`` reproduces OpenMixup, whose pretrained network is an ordinary submodule left in train
+    mode: its BatchNorm layers normalise with the statistics of the (resized) training batch, which changes the
+    ranking of the cells. The running statistics are not updated here (they are never used in that mode).
+
     Args:
         checkpoint: Local file of ``model_name`` weights (required; loaded with ``weights_only=True``).
         model_name: timm CNN that scores the cells (paper: ResNet-50; OpenMixup configs: ResNet-18).
@@ -82,6 +86,7 @@ class AttentiveMix(BaseMixer):
         feat_size: Side the scored images are resized to (bilinear) before the network (OpenMixup: 224); None keeps
             the input size.
         scored: ``'self'`` (official code, OpenMixup) or ``'partner'``, see above.
+        legacy_train_bn: BatchNorm of the pretrained network on batch statistics, as OpenMixup (see above).
         prob, pairing, seed: See ``BaseMixer`` (pairing ``'perm'`` as OpenMixup).
     """
 
@@ -90,7 +95,8 @@ class AttentiveMix(BaseMixer):
 
     def __init__(self, checkpoint: str | None = None, model_name: str = 'resnet50', alpha: float = 2.0,
                  top_k: int | None = None, grid: int | None = 7, feat_size: int | None = 224, scored: str = 'self',
-                 prob: float = 1.0, pairing: str = 'perm', seed: int | None = None) -> None:
+                 legacy_train_bn: bool = False, prob: float = 1.0, pairing: str = 'perm',
+                 seed: int | None = None) -> None:
         super().__init__(alpha=alpha, prob=prob, pairing=pairing, seed=seed)
         if scored not in ('self', 'partner'):
             raise ValueError(f"AttentiveMix: `mixer.scored` must be 'self' or 'partner', got {scored!r}")
@@ -103,8 +109,15 @@ class AttentiveMix(BaseMixer):
         self.model_name = model_name
         self.checkpoint = checkpoint
         self.top_k, self.grid, self.feat_size, self.scored = top_k, grid, feat_size, scored
+        self.legacy_train_bn = bool(legacy_train_bn)
+        net = load_frozen_cnn(model_name, checkpoint)
+        if self.legacy_train_bn:
+            for module in net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.track_running_stats = False  # batch statistics in train mode, buffers left as loaded
+            net.train()
         # not registered as a submodule: see the class docstring
-        object.__setattr__(self, '_net', load_frozen_cnn(model_name, checkpoint))
+        object.__setattr__(self, '_net', net)
 
     @property
     def net(self) -> nn.Module:
@@ -119,8 +132,8 @@ class AttentiveMix(BaseMixer):
         if param.device != x.device:
             net.to(x.device)
             param = next(net.parameters())
-        if net.training:  # e.g. someone called .train() on it directly
-            net.eval()
+        if net.training != self.legacy_train_bn:  # e.g. someone called .train()/.eval() on it directly
+            net.train(self.legacy_train_bn)
         x = x.to(param.dtype)
         if self.feat_size is not None and x.shape[-2] != self.feat_size:
             size = (self.feat_size, int(x.shape[-1] * self.feat_size / x.shape[-2]))

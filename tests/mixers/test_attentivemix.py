@@ -138,6 +138,27 @@ def test_frozen_net_stays_in_eval_and_bn_statistics_do_not_move(ckpt):
     torch.testing.assert_close(out.inputs, torch.where(out.mask.bool(), x[out.index], x))
 
 
+def test_legacy_train_bn_scores_with_batch_statistics_like_openmixup(ckpt):
+    """OpenMixup's pretrained net is a submodule in train mode: BN uses the batch's statistics (a fresh train-mode
+    copy of the network is the independent reference); the loaded running statistics stay as they are."""
+    mixer = AttentiveMix(checkpoint=str(ckpt[0]), model_name='resnet18', feat_size=32, legacy_train_bn=True, seed=0)
+    mixer.eval()  # as model.eval() would; the legacy network stays in train mode
+    before = {k: v.clone() for k, v in mixer.net.state_dict().items()}
+    x = torch.randn(4, 3, 32, 32) * 3 + 1
+    reference = timm.create_model('resnet18', num_classes=0)
+    reference.load_state_dict(ckpt[1].state_dict(), strict=False)
+    with torch.no_grad():
+        eval_mode = reference.eval().forward_features(x)
+        expected = reference.train().forward_features(x)  # (moves the reference's running statistics)
+    torch.testing.assert_close(mixer.features(x), expected)
+    assert not torch.allclose(expected, eval_mode)  # the flag matters
+    assert mixer.net.training
+    after = mixer.net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    default = AttentiveMix(checkpoint=str(ckpt[0]), model_name='resnet18', feat_size=32, seed=0)
+    torch.testing.assert_close(default.features(x), eval_mode)
+
+
 def test_random_mix_accepts_it_in_batch_mode_only(ckpt):
     make = lambda: AttentiveMix(checkpoint=str(ckpt[0]), model_name='resnet18', feat_size=32)  # noqa: E731
     RandomMix(mixers=[make(), CutMix()], mode='batch', seed=0)

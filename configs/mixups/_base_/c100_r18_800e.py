@@ -6,5 +6,6 @@ _base_ = [
     '../../_base_/schedules/cifar_sgd_800e.py',
     '../../_base_/default_runtime.py',
 ]
-model = dict(data_preprocessor=dict(mean=(129.304, 124.070, 112.434), std=(68.170, 65.392, 70.418)),
+# OpenMixup normalises CIFAR-100 with the CIFAR-10 statistics (mean .4914/.4822/.4465, std .2023/.1994/.201)
+model = dict(data_preprocessor=dict(mean=(125.307, 122.961, 113.8575), std=(51.5865, 50.847, 51.255)),
              head=dict(num_classes=100))

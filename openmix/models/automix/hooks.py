@@ -168,8 +168,9 @@ class MixBlockLrHook(Hook):
     """The MixBlock's own cosine learning-rate schedule (OpenMixup ``addtional_scheduler``).
 
     OpenMixup gives the MixBlock its own schedule on ImageNet: cosine from its base lr to ``min_lr`` (1e-3 for
-    ResNets at lr 0.1, 1e-4 for DeiT at 1e-3, with the same 5-epoch linear warm-up as the main schedule), while the
-    encoder follows the main ``param_scheduler``. Before every training iteration this hook overwrites the lr of the
+    ResNets at lr 0.1 by epoch, 1e-4 for DeiT at 1e-3 by iteration; OpenMixup's DeiT config names
+    ``warmup_iters=5`` but no ``warmup`` policy, so its MixBlock has no warm-up), while the encoder follows the main
+    ``param_scheduler``. Before every training iteration this hook overwrites the lr of the
     optimizer's MixBlock param groups (groups whose parameters all belong to ``model.<module>``) with
 
         regular = min_lr + (base - min_lr) (cos(pi p) + 1) / 2,   p = iter / max_iters  (by_epoch: epoch / max_epochs)

@@ -262,7 +262,8 @@ class SAMixBlock(MixBlock):
     ``lam_residual``; ``lam_mul_k=0.25`` on CIFAR, ``-1`` on ImageNet); q and k from ``concat(z_A, z_B)`` with a
     separate key conv; a 2-layer non-linear value (1x1 conv - BN - ELU - 1x1 conv, ``C // 2`` hidden channels,
     dropout 0.1 on ImageNet and DeiT, 0 on CIFAR ResNets); and the ``'L1+Variance'`` mask loss. These are the
-    settings of every OpenMixup SAMix config; any of them can be overridden.
+    settings of OpenMixup's ResNet/ConvNeXt SAMix configs; its ViT configs (DeiT, Swin) use ``upsample_mode=
+    'nearest'``. Any of them can be overridden.
     """
 
     def __init__(self, in_channels: int, upsample_mode: str = 'bilinear', lam_mul: float = 1.0,
