@@ -55,7 +55,9 @@ TABLES = {
               ('demo', 'DeiT recipe + TransMix (main job)', None, True),
               ('demo_lvvit', 'tiny LV-ViT, DeiT recipe (Mixup/CutMix, area labels)', None, True),
               ('demo_token_labeling_teacher', 'mean-pooled tiny DeiT (the token-label annotator)', None, True),
-              ('demo_token_labeling', 'tiny LV-ViT, Token Labeling + MixToken', None, True)]),
+              ('demo_token_labeling', 'tiny LV-ViT, Token Labeling + MixToken', None, True),
+              ('demo_puzzlemix', 'PuzzleMix (same recipe and seeds as demo_cutmix)', None, True),
+              ('demo_automix', 'AutoMix (same recipe and seeds as demo_cutmix)', None, True)]),
 }
 
 # OpenMixup benchmark rows (docs/en/mixup_benchmarks/*.md, [V] in ../shared/REFERENCE.md section 3); config stems are
