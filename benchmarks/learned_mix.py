@@ -41,7 +41,8 @@ def model_cfg(model: str, method: str, tmp: str) -> dict:
         passes = dict(fuse_q=False, truncate_k=False) if method == 'automix_openmixup' else {}
         return dict(base, type='AutoMixClassifier', mix_block=block, mix_layer=layer, **passes)
     mixer = dict(cutmix=dict(type='CutMix', alpha=1.0), manifoldmix=dict(type='ManifoldMix', alpha=2.0),
-                 puzzlemix=dict(type='PuzzleMix', alpha=1.0),
+                 puzzlemix=dict(type='PuzzleMix', alpha=1.0,  # ImageNet grids of configs/mixups at 224 px
+                                **(dict(block_num=(2, 4, 8)) if model == 'deit_s' else {})),
                  attentivemix=dict(type='AttentiveMix', alpha=2.0, model_name='resnet18',
                                    checkpoint=f'{tmp}/attentive_r18.pth'))[method]
     return dict(base, type='ImageClassifier', mixer=dict(mixer, seed=0))
