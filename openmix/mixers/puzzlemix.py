@@ -610,10 +610,19 @@ class PuzzleMix(BaseMixer):
         std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) / 255.0
         return mean, std
 
+    @staticmethod
+    def _labels(targets: torch.Tensor) -> torch.Tensor:
+        """Class indices of ``(B,)`` labels or ``(B, K)`` (smoothed) one-hot targets."""
+        return targets if targets.dim() == 1 else targets.argmax(1)
+
+    @staticmethod
+    def _grad_saliency(grad: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W)`` ``sqrt(mean_c grad^2)`` of an input gradient (official ``main.py``)."""
+        return grad.pow(2).mean(1).sqrt()
+
     def saliency(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``(B, H, W)`` saliency ``sqrt(mean_c grad^2)`` of the clean batch (see :func:`input_gradient`)."""
-        labels = targets if targets.dim() == 1 else targets.argmax(1)
-        return input_gradient(self._classifier(), x, labels).pow(2).mean(1).sqrt()
+        """``(B, H, W)`` saliency of the clean batch (see :func:`input_gradient`)."""
+        return self._grad_saliency(input_gradient(self._classifier(), x, self._labels(targets)))
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> MixedBatch:
         """Mix a batch. ``targets``: ``(B, K)`` (smoothed) one-hot or ``(B,)`` labels; the saliency loss uses their
@@ -631,7 +640,7 @@ class PuzzleMix(BaseMixer):
         adv_mask = (False, False)
         if self.adv_p > 0:
             adv_mask = (bool(self.rng.random() < self.adv_p), bool(self.rng.random() < self.adv_p))
-        labels = targets if targets.dim() == 1 else targets.argmax(1)
+        labels = self._labels(targets)
         mean, std = self.pixel_stats(x)
 
         noise, x_sal = None, x
@@ -649,7 +658,7 @@ class PuzzleMix(BaseMixer):
         if noise is not None:
             noise = (noise + (self.adv_eps + 2) / 255.0 * grad.sign()).clamp(-eps, eps) * coef
 
-        mixed, mask = puzzle_mix(x, grad.pow(2).mean(1).sqrt(), index, lam, block_num, beta=self.beta,
+        mixed, mask = puzzle_mix(x, self._grad_saliency(grad), index, lam, block_num, beta=self.beta,
                                  gamma=self.gamma, eta=self.eta, neigh_size=self.neigh_size, n_labels=self.n_labels,
                                  transport=self.transport, t_eps=self.t_eps, t_size=self.t_size, mean=mean, std=std,
                                  noise=noise, adv_mask=adv_mask, solver=self.solver, backend=self.backend)
