@@ -29,6 +29,27 @@ class ResizeMix(BaseMixer):
         alpha: Beta concentration for ``use_alpha``.
         interpolation: ``F.interpolate`` mode for the resized partner.
         prob, pairing, seed: See ``BaseMixer``.
+
+    Differences from the reference code:
+        Reference: OpenMixup ``openmixup/models/augments/resizemix.py`` @37e1372. Given the same ``tau``, box centre
+        and permutation, the mixed images are equal (bit-exact with ``'nearest'``, to float rounding with
+        ``'bilinear'``) and so is ``lam`` (``tests/mixers/test_reference_resize_smooth.py``, fixture
+        ``tests/fixtures/reference/resizemix.npz``). What differs:
+
+        - Pairing: ours defaults to ``pairing='flip'`` (i with B-1-i), OpenMixup draws ``torch.randperm``: every
+          batch. Flag: ``pairing='perm'``.
+        - A sample the permutation pairs with itself (on average 1 per batch, in about 63 % of batches) gets
+          ``lam = 1`` here, the box area in OpenMixup; its two labels are the same class, so the loss is the same.
+          Flag: none needed (no effect on the loss).
+        - Random streams: ours come from the mixer's own generator (``tau``, then the row centre, then the column
+          centre), OpenMixup's from the global NumPy/torch RNGs (``tau``, the column centre, the row centre): the
+          distributions are the same, the sequences are not. Flag: none; not reproducible.
+        - Non-square images: OpenMixup takes box heights from the width and widths from the height (its
+          ``W = size[2]``), which pastes a wrongly sized box or fails; ours uses each axis's own size. Never
+          happens with square inputs (every OpenMixup config). Flag: none; not reproducible.
+        - A box that rounds to zero pixels (``int(tau * H) < 2``, only for images under 20 px at ``scope[0] = 0.1``)
+          leaves the batch unchanged here; OpenMixup asks ``F.interpolate`` for an empty size. Never at 32 px or
+          more. Flag: none; not reproducible.
     """
 
     name = 'resizemix'
