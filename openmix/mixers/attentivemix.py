@@ -87,7 +87,25 @@ class AttentiveMix(BaseMixer):
             the input size.
         scored: ``'self'`` (official code, OpenMixup) or ``'partner'``, see above.
         legacy_train_bn: BatchNorm of the pretrained network on batch statistics, as OpenMixup (see above).
+        legacy_shared_lam: Give every sample the pixel share of sample 0's mask, as OpenMixup (see below).
         prob, pairing, seed: See ``BaseMixer`` (pairing ``'perm'`` as OpenMixup).
+
+    Differences from the reference code (OpenMixup ``augments/attentivemix.py``; the mixing step is tested against
+    its recorded output in ``tests/fixtures/reference/attentivemix.npz``):
+        - Label weight: OpenMixup gives the whole batch ``lam`` = the pixel share of sample 0's own cells; ours is
+          each sample's own share. They differ whenever nearest upsampling makes cells of unequal size, i.e. when
+          the image side is not a multiple of the grid. Measured (200 batches of 100, 7 x 7 grid, OpenMixup+
+          lam ~ Beta(2, 2), random feature maps): at 32 px (CIFAR rows) 95 % of samples get a different lam, by up
+          to 0.0625 (mean 0.011); at 64 px (Tiny-ImageNet) 86 %, up to 0.020; at 224 px never. ``legacy_shared_lam=True`` restores OpenMixup (set in the
+          ``configs/mixups/*_attentivemix.py`` rows).
+        - BatchNorm of the pretrained network: OpenMixup runs it in train mode (batch statistics); ours in eval
+          mode. Every batch differs (the cell ranking moves); ``legacy_train_bn=True`` restores it (set in the rows).
+        - The official Attentive CutMix code (xden2331/attentive_cutmix) pastes the sample's top cells onto another
+          image with a fixed ``k = 6`` and label weight ``6 / 49``: ``top_k=6``; its random partner and which image
+          is called the sample are distributionally the same as ``scored='self'``. Not compared with recorded
+          output.
+        - Randomness: our own seeded generator (per rank, checkpointed) instead of NumPy's and torch's global ones:
+          the same distributions, not the same draws.
     """
 
     name = 'attentivemix'
@@ -95,8 +113,8 @@ class AttentiveMix(BaseMixer):
 
     def __init__(self, checkpoint: str | None = None, model_name: str = 'resnet50', alpha: float = 2.0,
                  top_k: int | None = None, grid: int | None = 7, feat_size: int | None = 224, scored: str = 'self',
-                 legacy_train_bn: bool = False, prob: float = 1.0, pairing: str = 'perm',
-                 seed: int | None = None) -> None:
+                 legacy_train_bn: bool = False, legacy_shared_lam: bool = False, prob: float = 1.0,
+                 pairing: str = 'perm', seed: int | None = None) -> None:
         super().__init__(alpha=alpha, prob=prob, pairing=pairing, seed=seed)
         if scored not in ('self', 'partner'):
             raise ValueError(f"AttentiveMix: `mixer.scored` must be 'self' or 'partner', got {scored!r}")
@@ -110,6 +128,7 @@ class AttentiveMix(BaseMixer):
         self.checkpoint = checkpoint
         self.top_k, self.grid, self.feat_size, self.scored = top_k, grid, feat_size, scored
         self.legacy_train_bn = bool(legacy_train_bn)
+        self.legacy_shared_lam = bool(legacy_shared_lam)
         net = load_frozen_cnn(model_name, checkpoint)
         if self.legacy_train_bn:
             for module in net.modules():
@@ -175,9 +194,12 @@ class AttentiveMix(BaseMixer):
         from_partner = ~top_px if self.scored == 'self' else top_px
         mixed = torch.where(from_partner, partners, x)
         lam = 1.0 - from_partner.flatten(1).float().mean(1)
+        if self.legacy_shared_lam:
+            lam = lam[:1].expand(b)
         return MixedBatch(mixed, index, keep_self_pairs(lam, index), self.name, mask=from_partner.to(x.dtype),
                           is_box=torch.zeros(b, dtype=torch.bool, device=x.device))
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, model_name={self.model_name!r}, checkpoint={self.checkpoint!r}, '
-                f'top_k={self.top_k}, grid={self.grid}, feat_size={self.feat_size}, scored={self.scored!r}')
+                f'top_k={self.top_k}, grid={self.grid}, feat_size={self.feat_size}, scored={self.scored!r}, '
+                f'legacy_shared_lam={self.legacy_shared_lam}')

@@ -1,6 +1,8 @@
 """AttentiveMix: the top cells of the scored image's feature map, exact per-sample lam, the frozen network."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import timm
@@ -8,6 +10,7 @@ import torch
 
 from openmix.mixers import CutMix, RandomMix
 from openmix.mixers.attentivemix import AttentiveMix
+from openmix.mixers.base import MixParams
 from openmix.registry import MODELS
 
 
@@ -164,3 +167,45 @@ def test_random_mix_accepts_it_in_batch_mode_only(ckpt):
     RandomMix(mixers=[make(), CutMix()], mode='batch', seed=0)
     with pytest.raises(ValueError, match="mode='batch'"):
         RandomMix(mixers=[make(), CutMix()], mode='elem', seed=0)
+
+
+REFERENCE = Path(__file__).parents[1] / 'fixtures' / 'reference' / 'attentivemix.npz'
+
+
+class _Owner:
+    """Stands in for the pairing of the reference run: it drew its partner permutation with torch.randperm."""
+
+    def __init__(self, perm: np.ndarray) -> None:
+        self.perm = torch.from_numpy(perm)
+
+    def partner_index(self, b, device):
+        return self.perm.to(device)
+
+
+@pytest.mark.parametrize('case', [0, 1, 2])
+@pytest.mark.parametrize('shared', [True, False])
+def test_matches_recorded_openmixup_output(ckpt, monkeypatch, case, shared):
+    """Same features, lam and permutation as the recorded OpenMixup run: identical images; lam identical with
+    ``legacy_shared_lam`` (sample 0's share for all), each sample's own share without it."""
+    ref = np.load(REFERENCE)
+    c = lambda k: ref[f'c{case}_{k}']  # noqa: E731
+    top_k = int(c('top_k'))
+    mixer = AttentiveMix(checkpoint=str(ckpt[0]), model_name='resnet18', alpha=2.0, grid=None,
+                         top_k=None if top_k < 0 else top_k, legacy_shared_lam=shared, seed=0)
+    feats = torch.from_numpy(c('feats'))
+    monkeypatch.setattr(mixer, 'features', lambda x: feats)
+    x = torch.from_numpy(c('img')).float()
+    out = mixer.mix_whole_batch_with(_Owner(c('perm')), x.clone(), MixParams(np.array([float(c('lam_drawn'))])))
+    assert torch.equal(out.inputs, torch.from_numpy(c('mixed')).float())
+    own = 1.0 - out.mask.flatten(1).mean(1)
+    paired = torch.from_numpy(c('perm')) != torch.arange(len(x))  # a sample paired with itself is unmixed: lam 1
+    assert torch.equal(out.lam[~paired], torch.ones(int((~paired).sum())))
+    if shared:
+        assert torch.allclose(out.lam[paired], torch.full_like(out.lam[paired], float(c('lam'))))
+    else:
+        assert torch.allclose(out.lam[paired], own[paired])
+        assert own[0].item() == pytest.approx(float(c('lam')))
+    if case < 2:  # 32 px over 7 cells: unequal cells, so the per-sample shares differ from sample 0's
+        assert (own - float(c('lam'))).abs().max() > 1e-3
+    else:  # 28 px: equal cells, every sample's share is sample 0's
+        assert torch.allclose(own, torch.full_like(own, float(c('lam'))))
