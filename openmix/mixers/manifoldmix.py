@@ -24,11 +24,11 @@ def layer_candidates(model: nn.Module) -> tuple[list[str], tuple[int, ...] | Non
 
     Integer layer ``k`` means "the output of the k-th stage (block)", ``0`` the input images:
 
-    - ResNet/ResNeXt-style (``layer1``, ``layer2``, ...): stage outputs; default ``(0, 1, 2)`` as the official code
-      (``layer_mix = random.randint(0, 2)`` in ``preresnet.py``) and OpenMixup's ``ResNet_Mix`` (``layer=(0, 3)``:
-      input, after ``layer1``, after ``layer2``).
-    - Staged models (``stages`` as ConvNeXt, ``layers`` as Swin): stage outputs; default ``(0, 1, 2)`` as OpenMixup's
-      ``ConvNeXt_Mix``/``SwinTransformer_Mix``.
+    - ResNet/ResNeXt-style (``layer1``, ``layer2``, ...): stage outputs; default ``(0, 1, 2)``: input, after
+      ``layer1``, after ``layer2``, the choices of the official ``preresnet.py`` (``layer_mix = random.randint(0, 2)``)
+      and of OpenMixup's ``ResNet_Mix`` (``layer=(0, 3)``), read from their code.
+    - Staged models (``stages`` as ConvNeXt, ``layers`` as Swin): stage outputs; default ``(0, 1, 2)``, the choices
+      OpenMixup's ``ConvNeXt_Mix``/``SwinTransformer_Mix`` take with ``layer=(0, 3)`` (read from its code).
     - ViT-style (``blocks``): block outputs; default ``(0, depth // 4, depth // 2)``, the same relative depths as
       ResNet stages 1-2 (openmix's choice: neither the paper nor OpenMixup mixes ViT blocks).
 
@@ -59,11 +59,12 @@ class ManifoldMix(BaseMixer):
     ``lam * y + (1 - lam) * y[index]`` (the classifier's ``AreaLabel``). Layer 0 mixes the images themselves (input
     Mixup); the returned ``MixedBatch`` then carries the mixed images, otherwise the images unchanged and the hook
     of the chosen module mixes its output once in the forward pass that follows, then disarms. Gradients flow through
-    both mixed states, as in the official code. Evaluation never mixes (no step arms the hook).
+    both mixed states (the official ``mixup_process`` detaches neither). Evaluation never mixes (no step arms the
+    hook).
 
     Guided mixer: ``ImageClassifier`` calls ``attach(classifier)`` once, which registers the hooks on the stock timm
-    model ``classifier.backbone.model`` (see :func:`layer_candidates` for the layers of each family). The official
-    code and OpenMixup draw ``layer`` with ``lam`` and a random permutation per batch, as done here.
+    model ``classifier.backbone.model`` (see :func:`layer_candidates` for the layers of each family). One ``lam``,
+    one random permutation and one layer per batch, drawn in that order (the official code's and OpenMixup's order).
 
     Args:
         alpha: Beta concentration (official CIFAR runs and OpenMixup CIFAR configs: 2.0; OpenMixup ImageNet: 0.2).
@@ -78,6 +79,28 @@ class ManifoldMix(BaseMixer):
         >>> model = MODELS.build(dict(type='ImageClassifier', head=dict(type='LinearClsHead', num_classes=10),
         ...     backbone=dict(type='TimmBackbone', model_name='resnet18', cifar_stem=True),
         ...     mixer=dict(type='ManifoldMix', alpha=2.0)))
+
+    Differences from the reference code:
+        References: the official ``mixup_process`` (vikasverma1077/manifold_mixup @870ef77, ``supervised/utils.py``,
+        with ``preresnet.py``) and OpenMixup's ``_manifoldmix`` + ``ResNet_Mix._feature_mixup`` (@37e1372). Given
+        the same ``lam``, permutation and layer, the mixed hidden state and the mixed label equal the official
+        ``mixup_process`` output to float rounding (``|diff| <= 1e-6``; it multiplies by a float32 ``lam`` tensor,
+        ours by a Python float) at the input and after ``layer1``/``layer2``
+        (``tests/mixers/test_reference_resize_smooth.py``, fixture ``tests/fixtures/reference/manifoldmix.npz``).
+        What differs:
+
+        - Loss: the official code trains on ``BCELoss(softmax(logits), mixed one-hot)``; ours (as OpenMixup's
+          ``ClsMixupHead``, read from its code) on the cross-entropy with the mixed label. Every step. Flag: none;
+          not reproducible (no softmax-BCE loss in openmix).
+        - A sample the permutation pairs with itself (on average 1 per batch, in about 63 % of batches) gets
+          ``lam = 1`` here; its two labels are the same class and its state is unchanged, so loss and gradients
+          are the same. Flag: none needed.
+        - Random streams: the mixer's own generator, not the global NumPy/``random``/torch RNGs (same
+          distributions: ``lam ~ Beta(alpha, alpha)``, uniform permutation, uniform layer). Flag: none; not
+          reproducible.
+        - Backbones: the hooks sit on stock timm stages; whether a timm ResNet equals the official PreActResNet or
+          OpenMixup's ``ResNet_Mix_CIFAR`` is the backbone's business, not the mixer's. ViT block choices are
+          openmix's own (no reference mixes ViT blocks). Flag: ``layers``.
     """
 
     name = 'manifoldmix'

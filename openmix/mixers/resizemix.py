@@ -38,6 +38,10 @@ class ResizeMix(BaseMixer):
 
         - Pairing: ours defaults to ``pairing='flip'`` (i with B-1-i), OpenMixup draws ``torch.randperm``: every
           batch. Flag: ``pairing='perm'``.
+        - ``tau`` distribution: the function's default (and ours) is ``U(scope)``, but every OpenMixup config sets
+          ``use_alpha=True`` (Beta(alpha, alpha), redrawn uniformly outside ``scope``). With the configs' ``alpha=1``
+          both give ``tau ~ U(0.1, 0.8)`` (Beta(1, 1) is uniform): only the draws differ, never the distribution.
+          Flag: ``use_alpha=True`` (and ``interpolation='bilinear'`` for the 10 OpenMixup configs that set it).
         - A sample the permutation pairs with itself (on average 1 per batch, in about 63 % of batches) gets
           ``lam = 1`` here, the box area in OpenMixup; its two labels are the same class, so the loss is the same.
           Flag: none needed (no effect on the loss).

@@ -1,7 +1,7 @@
-"""ResizeMix and SmoothMix against recorded output of OpenMixup's ``resizemix``/``smoothmix``.
+"""ResizeMix, SmoothMix (OpenMixup) and ManifoldMix (official ``mixup_process``) against recorded reference output.
 
-The fixtures (``tests/fixtures/reference/{resizemix,smoothmix}.{npz,md}``) hold OpenMixup's mixed images, labels and
-lam for seeded inputs, with the random draws the reference function made (replayed from the same seeds). Our mixer
+The fixtures (``tests/fixtures/reference/{resizemix,smoothmix,manifoldmix}.{npz,md}``) hold the reference's mixed
+images (or hidden states), labels and lam for seeded inputs, with the random draws the reference function made (replayed from the same seeds). Our mixer
 gets those draws through a stub generator, in the order it draws them, so the comparison covers geometry, pairing,
 mixing and lam; only the random streams differ (ours: the mixer's own generator, OpenMixup's: the global RNGs).
 """
@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from openmix.mixers import ResizeMix, SmoothMix
+from openmix.mixers import ManifoldMix, ResizeMix, SmoothMix
 
 FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures' / 'reference'
 
@@ -34,10 +36,10 @@ class ReplayRng:
     def uniform(self, lo, hi, n=None):
         return self._next('uniform', n)
 
-    def beta(self, a, b, n=None):
-        return self._next('beta', n)
+    def beta(self, a, b, n=None, size=None):
+        return self._next('beta', n if size is None else size)
 
-    def integers(self, lo, hi, n=None):
+    def integers(self, lo, hi=None, n=None):
         return self._next('integers', n)
 
     def permutation(self, n):
@@ -118,3 +120,38 @@ def test_smoothmix_default_lam_is_one_minus_the_reference_lam():
     np.testing.assert_allclose(a, 1.0 - b, atol=1e-12)
     gap = np.abs(a - b)
     assert 0.0 < gap.min() and gap.mean() > 0.1  # every draw changes the label (mean |2 mean(G) - 1| about 0.2)
+
+
+# ----------------------------------------------------------------------------------------------------- ManifoldMix
+
+MANIFOLD = np.load(FIXTURES / 'manifoldmix.npz')
+
+
+class TwoStages(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer1, self.layer2 = nn.Identity(), nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer2(self.layer1(x))
+
+
+@pytest.mark.parametrize('layer', [0, 1, 2])
+@pytest.mark.parametrize('case', _cases(MANIFOLD))
+def test_manifoldmix_equals_official_mixup_process(case, layer):
+    """The hidden state after the chosen layer and the label equal the official ``mixup_process`` output."""
+    d = {k[len(case) + 1:]: MANIFOLD[k] for k in MANIFOLD.files if k.startswith(case + '_')}
+    h = torch.from_numpy(d['h'])
+    holder = nn.Module()
+    holder.backbone = TwoStages()
+    m = ManifoldMix(seed=0)
+    m.attach(holder)
+    assert m.choices == [None, 'layer1', 'layer2']  # default (0, 1, 2): input, after layer1, after layer2
+    m.rng = ReplayRng(random=[0.0], beta=[float(d['lam'])], permutation=[d['perm']], integers=[layer])
+    out = m(h.clone())
+    mixed = holder.backbone(out.inputs)
+    torch.testing.assert_close(mixed, torch.from_numpy(d['mixed']), rtol=0, atol=1e-6)
+    b = h.shape[0]
+    y = F.one_hot(torch.arange(b) % 3, 3).float()
+    target = out.lam[:, None] * y + (1 - out.lam[:, None]) * y[out.index]  # the classifier's area label
+    torch.testing.assert_close(target, torch.from_numpy(d['target']), rtol=0, atol=1e-6)
