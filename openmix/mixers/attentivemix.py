@@ -139,6 +139,11 @@ class AttentiveMix(BaseMixer):
         object.__setattr__(self, '_net', net)
 
     @property
+    def draws_beta(self) -> bool:
+        """lam (and so ``alpha``) only matters for AttentiveMix+ (``top_k=None``)."""
+        return self.top_k is None
+
+    @property
     def net(self) -> nn.Module:
         """The frozen pretrained network (not a submodule)."""
         return self._net

@@ -76,8 +76,12 @@ class BaseMixer(nn.Module):
     Subclasses implement ``draw`` (host-side parameters for ``n`` samples) and ``partner_weight`` (per-sample
     weight of the partner's pixels on the device); they may override ``mix_batch`` with a faster whole-batch path.
 
+    ``alpha = 0`` switches a method that draws lam from Beta(alpha, alpha) off, as timm's ``mixup_alpha=0`` /
+    ``cutmix_alpha=0``: its batches pass unmixed (``enabled`` is False), and ``RandomMix`` never chooses it. A
+    negative alpha is refused when the mixer is built.
+
     Args:
-        alpha: Beta(alpha, alpha) concentration of lam.
+        alpha: Beta(alpha, alpha) concentration of lam (0: the method is off).
         prob: probability that a batch is mixed at all (lam = 1 otherwise; targets are still smoothed).
         pairing: ``'flip'`` pairs sample i with B-1-i (timm/TransMix/Token Labeling; an odd batch keeps its middle
             sample unmixed) or ``'perm'`` pairs with a random permutation (OpenMixup, mmpretrain).
@@ -86,6 +90,8 @@ class BaseMixer(nn.Module):
 
     name = 'base'
     uses_box = False
+    #: whether ``alpha`` sets the distribution of lam (then alpha = 0 switches the method off)
+    draws_beta = True
     #: False for methods that cannot express a sample's mix as a partner weight (RandomMix elem/pair refuse them)
     supports_per_sample = True
 
@@ -95,11 +101,28 @@ class BaseMixer(nn.Module):
             raise ValueError(f"pairing must be 'flip' or 'perm', got {pairing!r}")
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
+            raise ValueError(f'{type(self).__name__}: alpha must be a number >= 0 (0 switches the method off, as '
+                             f'timm), got {alpha!r}')
         self.alpha = float(alpha)
         self.prob = float(prob)
         self.pairing = pairing
         self.enabled = True
         self.rng = np.random.default_rng(default_seed() if seed is None else seed)
+
+    @property
+    def alpha_off(self) -> bool:
+        """True when ``alpha = 0`` switches this method off (it draws lam from Beta(alpha, alpha))."""
+        return self.draws_beta and self.alpha == 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether batches are mixed: False when switched off by ``MixOffHook`` or by ``alpha = 0``."""
+        return self._enabled and not self.alpha_off
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._enabled = bool(value)
 
     def get_rng_state(self) -> dict:
         """Generator state as plain Python types (safe for ``torch.load(weights_only=True)``)."""

@@ -1,10 +1,12 @@
 """Random choice between mixers: timm's Mixup/CutMix switch and OpenMixup's ``mix_mode`` list in one class."""
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 
 from openmix.registry import MIXERS
 from .base import BaseMixer, MixedBatch, keep_self_pairs
@@ -88,8 +90,25 @@ class RandomMix(BaseMixer):
         probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (len(self.mixers),) or (probs < 0).any() or probs.sum() <= 0:
             raise ValueError(f'probs must hold one non-negative weight per mixer, got {list(probs)}')
+        off = np.array([m.alpha_off for m in self.mixers])
+        names = lambda sel: ', '.join(f'{type(m).__name__}(alpha={m.alpha:g})' for m, o in zip(self.mixers, sel) if o)  # noqa: E731
+        if off.all():
+            print_log(f'RandomMix: every mixer has alpha=0 ({names(off)}): mixing is off, as timm with '
+                      'mixup_alpha=0 and cutmix_alpha=0', logger='current', level=logging.WARNING)
+        elif off.any():  # timm: a method with alpha 0 is never chosen, whatever switch_prob says
+            if probs[~off].sum() <= 0:
+                raise ValueError(f'RandomMix: probs {list(probs)} give no weight to the mixers that are on; '
+                                 f'{names(off)} are off (alpha=0)')
+            print_log(f'RandomMix: {names(off)} off (alpha=0, as timm): never chosen', logger='current',
+                      level=logging.INFO)
+            probs = np.where(off, 0.0, probs)
         self.probs = probs / probs.sum()
         self.mode = mode
+
+    @property
+    def alpha_off(self) -> bool:
+        """Off when every mixer is off (alpha = 0)."""
+        return all(m.alpha_off for m in self.mixers)
 
     def forward(self, x: torch.Tensor) -> MixedBatch:
         if not self.enabled:
@@ -114,6 +133,8 @@ class RandomMix(BaseMixer):
         is_box = np.zeros(n, dtype=bool)
         weights = []  # (sample indices, their partner weights): masks are computed for selected samples only
         for k, mixer in enumerate(self.mixers):  # loop over methods (2-3), never over samples
+            if mixer.alpha_off:  # never chosen; Beta(0, 0) cannot be drawn
+                continue
             params = mixer.draw(self.rng, n, img_hw)
             sel = applied & (choice == k)
             if not sel.any():

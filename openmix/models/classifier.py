@@ -1,7 +1,10 @@
 """ImageClassifier: preprocessor -> mixer -> backbone -> head -> label assignment -> loss."""
 from __future__ import annotations
 
+import logging
+
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 
 from openmix.mixers.geometry import smooth_one_hot
@@ -41,6 +44,9 @@ class ImageClassifier(BaseModel):
         self.num_classes = self.head.num_classes
         self.criterion = MODELS.build(loss or dict(type='SoftTargetCrossEntropy'))
         self.mixer = MIXERS.build(mixer) if mixer else None
+        if self.mixer is not None and self.mixer.alpha_off:
+            print_log(f'{type(self.mixer).__name__}: alpha=0 switches mixing off (as timm); batches pass unmixed',
+                      logger='current', level=logging.WARNING)
         if getattr(self.mixer, 'guided', False):
             self.mixer.attach(self)  # network-guided mixers (ManifoldMix, PuzzleMix, ...) read the model
         self.label_assigner = MODELS.build(label_assigner or dict(type='AreaLabel'))
