@@ -10,8 +10,11 @@ class row: ``O(N d)`` extra work. Supported (build-time check, everything else f
   tokens are dropped from the row; ``q_norm``/``k_norm`` applied as the layer does): ``blocks[-1].attn.qkv``.
 * CaiT (``blocks_token_only[-1].attn``) and XCiT (``cls_attn_blocks[-1].attn``): their class-attention layers, whose
   keys cover ``[cls, patches]``.
-* Models without a class token (PVT-v2, Swin, mean-pooled ViTs) are refused: their pooled feature is an average,
-  there is no class query to read. (PVT-v1 in the paper had one; timm's ``pvt_v2_*`` do not.)
+* Models without a class token (PVT-v2, Swin) are refused: their pooled feature is an average, there is no class
+  query to read. (PVT-v1 in the paper had one; timm's ``pvt_v2_*`` do not.)
+* Models with a class token whose head does not read it (``global_pool`` other than ``'token'``: ``'avg'``,
+  ``'max'``, ``'map'``, ...) are refused too: TransMix's premise is that the class token's attention is what the
+  classifier sees, and a mean-pooled output is not built from that row.
 """
 from __future__ import annotations
 
@@ -37,14 +40,17 @@ class ClassAttentionProbe:
         self._q: torch.Tensor | None = None
         self.handles = []
         if hasattr(model, 'blocks_token_only') and len(model.blocks_token_only):  # CaiT
+            self._check_pool(model)
             self._attach_class_attn(model.blocks_token_only[-1].attn)
             self.num_prefix = 1
         elif hasattr(model, 'cls_attn_blocks') and len(model.cls_attn_blocks):  # XCiT
+            self._check_pool(model)
             self._attach_class_attn(model.cls_attn_blocks[-1].attn)
             self.num_prefix = 1
         elif hasattr(model, 'blocks') and hasattr(model, 'cls_token') and getattr(model, 'has_class_token', True) \
                 and model.cls_token is not None and hasattr(model.blocks[-1], 'attn') \
                 and isinstance(getattr(model.blocks[-1].attn, 'qkv', None), nn.Linear):
+            self._check_pool(model)
             self._attach_vit(model.blocks[-1].attn)
             self.num_prefix = int(getattr(model, 'num_prefix_tokens', 1))
         else:
@@ -53,6 +59,14 @@ class ClassAttentionProbe:
                 'token read by a supported attention layer (supported: timm VisionTransformer/DeiT incl. distilled and '
                 'register variants, CaiT, XCiT). Mean-pooled models such as PVT-v2 and Swin cannot be served; use '
                 "area labels (label_assigner=dict(type='AreaLabel')).")
+
+    def _check_pool(self, model: nn.Module) -> None:
+        pool = getattr(model, 'global_pool', 'token')
+        if pool != 'token':
+            raise ValueError(
+                f"TransMix: {self.model_name!r} has global_pool={pool!r}, so its head does not read the class token "
+                "whose attention TransMix uses; set backbone.global_pool='token' (the class-token default) or use area "
+                "labels (label_assigner=dict(type='AreaLabel')).")
 
     # --- ViT: one qkv projection -------------------------------------------------------------------------------
     def _attach_vit(self, attn: nn.Module) -> None:

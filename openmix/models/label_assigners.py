@@ -56,6 +56,9 @@ class TransMixLabel(AreaLabel):
     ``train.py`` relabels only CutMix batches. The mixed target is ``(1 - lam_B) * y_a + lam_B * y_b`` on the
     already-smoothed one-hots; lam carries no gradient.
 
+    Models without a class token, or whose head pools the patch tokens instead of reading the class token
+    (``global_pool='avg'``), are refused when the model is built (see :mod:`openmix.models.class_attention`).
+
     Args:
         attn_weight: Weight of the attention term (paper: 0.5).
     """

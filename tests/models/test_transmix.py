@@ -73,6 +73,20 @@ def test_models_without_class_token_fail_at_build_naming_the_model(name, kwargs)
                           label_assigner=dict(type='TransMixLabel')))
 
 
+@pytest.mark.parametrize('family', ['vit', 'cait', 'xcit'])
+@pytest.mark.parametrize('pool', ['avg', 'token'])
+def test_class_token_models_pooling_their_patches_are_refused(family, pool):
+    """A class token the head does not read (global_pool='avg') gives no TransMix label: refused at build."""
+    name, kwargs = FAMILIES[family]
+    cfg = dict(type='ImageClassifier', backbone=dict(type='TimmBackbone', model_name=name, global_pool=pool, **kwargs),
+               head=dict(type='LinearClsHead', num_classes=4), label_assigner=dict(type='TransMixLabel'))
+    if pool == 'token':
+        assert MODELS.build(cfg).label_assigner.probe is not None
+    else:
+        with pytest.raises(ValueError, match=f"TransMix: {name!r} has global_pool='avg'.*global_pool='token'"):
+            MODELS.build(cfg)
+
+
 def test_box_token_mask_uses_the_top_left_pixel_of_each_patch():
     # 32x32 image, 4x4 grid (8 px patches): token (i, j) samples pixel (8i, 8j)
     box = torch.tensor([[8, 17, 0, 9], [9, 32, 24, 25], [0, 0, 0, 0]])
