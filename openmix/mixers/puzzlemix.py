@@ -1,8 +1,9 @@
 """PuzzleMix: Kim, Choo and Song, "Puzzle Mix: Exploiting Saliency and Local Statistics for Optimal Mixup", ICML 2020
 (https://arxiv.org/abs/2009.06962). Official code: snu-mllab/PuzzleMix (``main.py``, ``mixup.py``); also OpenMixup
-``openmixup/models/augments/puzzlemix.py`` (the same algorithm).
+``openmixup/models/augments/puzzlemix.py`` (a port of the same algorithm, not compared with ours).
 
-One training step, as the official code does it (the paper states the objective and its alternating minimisation;
+One training step, following the official code (read from it; the graph-cut labelling and the transport are tested
+against recorded official output, the rest is not) (the paper states the objective and its alternating minimisation;
 its section and equation numbers are not cited here because they were not checked against the PDF):
 
 1. **Saliency**: the network in eval mode (BN statistics untouched, dropout off) classifies the clean batch; the
@@ -16,29 +17,13 @@ its section and equation numbers are not cited here because they were not checke
    blocks sit where the mask shows that image (the official iterative assignment ``mask_transport``).
 4. **Label**: ``lam`` = mean of the final mask (weight of the unshuffled sample), per sample.
 
-The graph cut runs on the host, as in the official code (a host sync per step). ``solver='swap'`` (default) is this
+The graph cut runs on the host, like the official code's (a host sync per step). ``solver='swap'`` (default) is this
 module's own alpha-beta swap, built to return exactly the labelling of GCO's ``swap`` (same start, label-pair order,
 stopping rule and min-cut tie rule), with one max-flow per move for the whole batch (PyMaxflow if installed, else
 SciPy; ``pip install openmix[puzzlemix]``); ``solver='gco'`` calls the official solver (``gco-wrapper``) per
 sample.
 
-Deviations from the official code, all outside its normal operation or of no effect on the result:
-
-- ``clean_lam > 0`` (a clean-batch loss term added to the training loss) is not supported: a mixer cannot add a loss.
-- The saliency backward differentiates w.r.t. the input only (the official code accumulates and then zeroes the
-  parameter gradients) and restores every module's training flag (the official code calls ``model.train()``). Its
-  labels are the argmax of the (smoothed) targets: the official cross-entropy on integer labels.
-- An image with an all-zero input gradient gets uniform saliency (the official code divides 0 by 0).
-- Costs are computed in float32 as the official NumPy 1.x code does (NumPy >= 2 promotes them to float64, which
-  changes about 1e-4 of the truncated integer costs) and the energy in int64; gco-wrapper multiplies the int32 unary
-  costs by 1e5 in int32, which wraps around when a block's cost exceeds 21474, i.e. when one block holds more than
-  about 8% (16x16 grid) or 33% (8x8 grid) of an image's saliency.
-- Grid/image sizes the official arithmetic cannot handle (a 16x16 grid on 224 px images gives 14 px blocks, not a
-  multiple of ``neigh_size=4``, and crashes the official code) raise a ``ValueError`` naming the config key.
-- The official multiprocessing pool (``mp``) and OpenMixup's transport chunks (``t_batch_size``) have no counterpart:
-  the batch is one graph, and the transport is a gather instead of a broadcast matmul.
-- Random draws come from the mixer's own generator (the adversarial noise from a ``torch.Generator`` seeded by it),
-  not the global RNGs, so a resumed run mixes as the uninterrupted one.
+The deviations from the official code are listed at the end of :class:`PuzzleMix`'s docstring.
 """
 from __future__ import annotations
 
@@ -87,9 +72,10 @@ def _require_gco():
 def input_gradient(classifier: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Gradient of the mean cross-entropy of ``classifier`` on ``x`` w.r.t. ``x`` only, computed in eval mode.
 
-    As the official ``main.py`` (``model.eval()``; ``CrossEntropyLoss`` on the clean batch with the integer labels,
-    mean over the batch; ``backward``; ``model.train()``), except that ``torch.autograd.grad`` differentiates w.r.t.
-    the input alone, so no parameter's ``.grad`` is touched, and every module's training flag is restored exactly.
+    Follows the official ``main.py``, read from its code (``model.eval()``; ``CrossEntropyLoss`` on the clean batch with
+    the integer labels, mean over the batch; ``backward``; ``model.train()``), except that ``torch.autograd.grad``
+    differentiates w.r.t. the input alone, so no parameter's ``.grad`` is touched, and every module's training flag is
+    restored exactly.
 
     Args:
         classifier: model whose ``classifier(x, mode='tensor')`` returns logits (``ImageClassifier``).
@@ -151,8 +137,9 @@ def graph_costs(unary: torch.Tensor, pixels: torch.Tensor, index: torch.Tensor, 
     ``eta / n^2`` times the negative log-probability of the label under a binomial with success probability ``lam``
     (for 3 labels ``-log lam^2``, ``-log 2 lam (1 - lam)``, ``-log (1 - lam)^2``, eps 1e-8). The data smoothness
     term (``gamma``) of the four source combinations of each border is folded into the unary costs and a symmetric
-    edge weight exactly as the official code does, plus the label smoothness ``beta / n / 16``; everything is scaled
-    by ``1000 n^2`` and truncated to integers in float32 arithmetic, as the official NumPy code (NumPy 1.x casting).
+    edge weight following the official code, plus the label smoothness ``beta / n / 16``; everything is scaled by
+    ``1000 n^2`` and truncated to integers in float32 arithmetic, following the official NumPy code (NumPy 1.x
+    casting). Read from the code; the costs themselves are not tested against recorded official output.
 
     Args:
         unary: ``(B, n, n)`` normalised block saliency of the images (``block_saliency``).
@@ -181,7 +168,7 @@ def graph_costs(unary: torch.Tensor, pixels: torch.Tensor, index: torch.Tensor, 
              for a in (0, 1) for b in (0, 1)}
     v = {ab: beta * gamma * p[0] for ab, p in pairs.items()}
     h = {ab: beta * gamma * p[1] for ab, p in pairs.items()}
-    # same operations in the same order as the official code (float32 rounding decides the integer costs)
+    # the official code's operations in its order (float32 rounding decides the integer costs)
     u_partner[:, :-1, :] += (v[1, 0] + v[1, 1]) / 2.
     u_self[:, :-1, :] += (v[0, 1] + v[0, 0]) / 2.
     u_partner[:, 1:, :] += (v[0, 1] + v[1, 1]) / 2.
@@ -410,7 +397,8 @@ def mask_transport(mask: torch.Tensor, saliency: torch.Tensor, eps: float = 0.8)
 def transport_blocks(img: torch.Tensor, plan: torch.Tensor, block_num: int) -> torch.Tensor:
     """Move the ``block_num x block_num`` blocks of ``img`` (``(B, C, H, W)``) by ``plan`` (``mask_transport``).
 
-    Same result as the official ``transport_image`` (``plan^T @ blocks``), computed as a gather: a position takes the
+    Same result as the official ``transport_image`` (``plan^T @ blocks``; tested against its recorded output),
+    computed as a gather: a position takes the
     block planned to it, or zeros if none.
     """
     bsz, ch, height, width = img.shape
@@ -541,6 +529,41 @@ class PuzzleMix(BaseMixer):
         >>> model = MODELS.build(dict(type='ImageClassifier', head=dict(type='LinearClsHead', num_classes=100),
         ...     backbone=dict(type='TimmBackbone', model_name='resnet18', cifar_stem=True),
         ...     mixer=dict(type='PuzzleMix', t_size=4)))
+
+    Differences from the reference code:
+        Reference: snu-mllab/PuzzleMix @e2dbf3a (``main.py``, ``mixup.py``). Tested against recorded reference
+        output: the graph-cut labelling (``solver='swap'`` gives gco-wrapper's ``swap`` labellings,
+        ``tests/mixers/test_puzzlemix.py``) and the transport (``mask_transport`` + ``transport_blocks`` equal the
+        official ``mask_transport`` + ``transport_image`` bit for bit on 2-16 grids,
+        ``tests/mixers/test_reference_resize_smooth.py``, fixture
+        ``tests/fixtures/reference/puzzlemix_transport.npz``). The saliency, the integer costs and the whole mix
+        are written from the official code but not compared with its recorded output. What differs:
+
+        - ``clean_lam > 0`` (a clean-batch loss term; with it the official saliency pass runs in train mode) is
+          refused: a mixer cannot add a loss. Never with the defaults (0) nor the CIFAR README commands; every step
+          of the Tiny-ImageNet README commands (``--clean_lam 1``), which therefore cannot be reproduced. Flag:
+          none; not reproducible.
+        - The saliency backward differentiates w.r.t. the input only (the official code accumulates and then zeroes
+          the parameter gradients) and restores every module's training flag (the official code calls
+          ``model.train()``). Every step; no effect on the mix or the update. Flag: none needed.
+        - An image with an all-zero input gradient gets uniform saliency (the official code divides 0 by 0).
+          Only with a saturated or fp16-underflowing network; not observed with default settings. Flag: none; not
+          reproducible.
+        - Costs are float32 as the official code under NumPy 1.x (NumPy >= 2 promotes them to float64, changing
+          about 1e-4 of the truncated integer costs there). gco-wrapper multiplies the int32 unary costs by 1e5 in
+          int32, which wraps when a block's cost exceeds 21474, i.e. one block holding more than about 8 % (16x16
+          grid) or 33 % (8x8) of an image's saliency; ``solver='swap'`` does not wrap. Frequency with default
+          settings not measured (it depends on the trained network's saliency). Flag: ``solver='gco'`` (the
+          official solver, wrap included).
+        - Grid/image sizes the official arithmetic cannot handle (e.g. a 16x16 grid at 224 px) raise a
+          ``ValueError`` naming the config key, where the official code crashes. Flag: none needed.
+        - The official multiprocessing pool (``mp``) and OpenMixup's transport chunks (``t_batch_size``) have no
+          counterpart (one graph per batch, transport as a gather); no effect on the result. Flag: none needed.
+        - A sample the permutation pairs with itself (on average 1 per batch, in about 63 % of batches) gets
+          ``lam = 1`` here, the mask mean in the official code; its two labels are the same class, so the loss is
+          the same. Flag: none needed.
+        - Random draws (lam, permutation, grid side, adversarial masks and noise) come from the mixer's own
+          generator, not the global RNGs; same distributions, different sequences. Flag: none; not reproducible.
     """
 
     name = 'puzzlemix'
@@ -626,7 +649,7 @@ class PuzzleMix(BaseMixer):
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> MixedBatch:
         """Mix a batch. ``targets``: ``(B, K)`` (smoothed) one-hot or ``(B,)`` labels; the saliency loss uses their
-        class index, as the official cross-entropy on integer labels."""
+        class index, like the official cross-entropy on integer labels."""
         if targets is None:
             raise ValueError('PuzzleMix needs the targets for its saliency: call mixer(inputs, targets)')
         if not self.enabled or self.rng.random() >= self.prob:

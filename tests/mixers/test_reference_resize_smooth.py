@@ -1,9 +1,10 @@
-"""ResizeMix, SmoothMix (OpenMixup) and ManifoldMix (official ``mixup_process``) against recorded reference output.
+"""ResizeMix, SmoothMix (OpenMixup), ManifoldMix and PuzzleMix transport (official code) against recorded output.
 
-The fixtures (``tests/fixtures/reference/{resizemix,smoothmix,manifoldmix}.{npz,md}``) hold the reference's mixed
-images (or hidden states), labels and lam for seeded inputs, with the random draws the reference function made (replayed from the same seeds). Our mixer
-gets those draws through a stub generator, in the order it draws them, so the comparison covers geometry, pairing,
-mixing and lam; only the random streams differ (ours: the mixer's own generator, OpenMixup's: the global RNGs).
+The fixtures (``tests/fixtures/reference/{resizemix,smoothmix,manifoldmix,puzzlemix_transport}.{npz,md}``) hold the
+reference's mixed images (or hidden states), labels and lam for seeded inputs, with the random draws the reference
+function made (replayed from the same seeds). Our mixer gets those draws through a stub generator, in the order it draws
+them, so the comparison covers geometry, pairing, mixing and lam; only the random streams differ (ours: the mixer's own
+generator, OpenMixup's: the global RNGs).
 """
 from __future__ import annotations
 
@@ -155,3 +156,20 @@ def test_manifoldmix_equals_official_mixup_process(case, layer):
     y = F.one_hot(torch.arange(b) % 3, 3).float()
     target = out.lam[:, None] * y + (1 - out.lam[:, None]) * y[out.index]  # the classifier's area label
     torch.testing.assert_close(target, torch.from_numpy(d['target']), rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------------- PuzzleMix
+
+TRANSPORT = np.load(FIXTURES / 'puzzlemix_transport.npz')
+
+
+@pytest.mark.parametrize('case', _cases(TRANSPORT))
+def test_puzzlemix_transport_equals_official(case):
+    """``mask_transport`` + ``transport_blocks`` equal the official ``mask_transport`` + ``transport_image``."""
+    from openmix.mixers.puzzlemix import mask_transport, transport_blocks
+    d = {k[len(case) + 1:]: TRANSPORT[k] for k in TRANSPORT.files if k.startswith(case + '_')}
+    mask = torch.from_numpy(d['mask2']).float() / 2
+    plan = mask_transport(mask, torch.from_numpy(d['sal']), 0.8)
+    assert torch.equal(plan, torch.from_numpy(d['plan']).float())
+    moved = transport_blocks(torch.from_numpy(d['img']).float(), plan, mask.shape[-1])
+    assert torch.equal(moved, torch.from_numpy(d['moved']).float())
