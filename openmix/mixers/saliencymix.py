@@ -106,7 +106,8 @@ def fine_grained_saliency(x: torch.Tensor) -> torch.Tensor:
         y1, y2 = (ys - n + 1).clamp(0, h), (ys + n + 1).clamp(0, h)
         x1, x2 = (xs - n + 1).clamp(0, w), (xs + n + 1).clamp(0, w)
         rows1, rows2 = integral.index_select(1, y1), integral.index_select(1, y2)
-        s = rows2.index_select(2, x2) + rows1.index_select(2, x1) - rows2.index_select(2, x1) - rows1.index_select(2, x2)
+        s = rows2.index_select(2, x2) + rows1.index_select(2, x1)  # OpenCV's order: (D + A) - B - C
+        s = s - rows2.index_select(2, x1) - rows1.index_select(2, x2)
         area = ((y2 - y1)[:, None] * (x2 - x1)[None, :] - 1).to(torch.float32)
         mean = (s - centre) / area
         on, off = centre - mean, mean - centre

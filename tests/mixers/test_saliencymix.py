@@ -161,7 +161,8 @@ def test_boxes_sit_on_each_partners_peak_and_lam_is_the_area():
         assert torch.equal(out.inputs[i, :, y0:y1, x0:x1], x[3 - i, :, y0:y1, x0:x1])
     # the partner's peak pixel lands in the mixed image when the box is not empty
     assert out.is_box.all()
-    single = SaliencyMix(alpha=1.0, per_sample=False, seed=0, detector='spectral_residual').mix_whole_batch(x.clone(), params)
+    single = SaliencyMix(alpha=1.0, per_sample=False, seed=0, detector='spectral_residual')
+    single = single.mix_whole_batch(x.clone(), params)
     assert (single.box == single.box[0]).all()
     with pytest.raises(ValueError, match="SaliencyMix mix whole batches only"):
         RandomMix([dict(type='SaliencyMix'), dict(type='Mixup')], mode='elem')
