@@ -2,7 +2,8 @@
 
 Liu et al., "AutoMix: Unveiling the Power of Mixup for Stronger Classifiers", ECCV 2022 (Sec. 3.3, Eq. 9-10), and
 Li et al., "Boosting Discriminative Visual Representation Learning with Scenario-Agnostic Mixup" (SAMix). The
-training step follows OpenMixup's ``AutoMixup`` (``openmixup/models/classifiers/automix.py``).
+training step is written from OpenMixup's ``AutoMixup`` (``openmixup/models/classifiers/automix.py``); it is not
+tested against recorded OpenMixup output (see "Differences from the reference code" in :class:`AutoMixClassifier`).
 """
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ class AutoMixClassifier(ImageClassifier):
        sampled lam, not the mask's mean.
     5. After the optimizer step: ``p_k = m p_k + (1 - m) p_q`` over the parameters of the backbone and both heads
        (``momentum_update``, in :meth:`train_step`; under DDP, whose wrapper bypasses ``train_step``, the
-       :class:`AutoMixMomentumHook` does it). ``m`` is ``momentum`` until the hook schedules it. As in OpenMixup,
-       buffers are not averaged: ``backbone_k`` runs in train mode and keeps its own BatchNorm statistics.
+       :class:`AutoMixMomentumHook` does it). ``m`` is ``momentum`` until the hook schedules it. Like OpenMixup's
+       code, buffers are not averaged: ``backbone_k`` runs in train mode and keeps its own BatchNorm statistics.
 
     The MixBlock and its loss run in fp32 with autocast off; every cross-entropy is computed on fp32 logits.
     Inference uses ``eval_head``: ``'head'`` (``backbone`` + ``head``, default), ``'head_one'``, ``'head_k'``
@@ -75,7 +76,7 @@ class AutoMixClassifier(ImageClassifier):
         mix_block: ``MixBlock``/``SAMixBlock`` config; ``in_channels`` defaults to the width of ``mix_layer``
             from the timm model's ``feature_info``.
         loss: loss on soft targets (default ``SoftTargetCrossEntropy``) shared by the four classification terms.
-        head_one: config of the clean-image head (default: the ``head`` config, built separately, as OpenMixup's
+        head_one: config of the clean-image head (default: the ``head`` config, built separately, like OpenMixup's
             ``head_one``).
         share_head: train ``head`` on the clean images too (no ``head_one``); not what OpenMixup does.
         mix_layer: name of the module of the timm model whose output feeds the MixBlock: ``'layer3'`` for ResNets
@@ -86,7 +87,7 @@ class AutoMixClassifier(ImageClassifier):
         mask_loss: weight of the mask loss (0.1; cosine-annealed to 0 on ImageNet by ``AttrCosineAnnealingHook``).
         lam_margin: backbone mixtures with ``lam_bb`` or ``1 - lam_bb <= lam_margin`` use plain Mixup (0.08).
         mask_adjust: probability of rescaling ``m_bb`` per sample so its mean matches lam (SAMix CIFAR 0.25).
-        legacy_mask_adjust: rescale towards ``lam_mb`` as OpenMixup does (it uses ``lam[0]``), not ``lam_bb``.
+        legacy_mask_adjust: rescale towards ``lam_mb`` like OpenMixup's code (it uses ``lam[0]``), not ``lam_bb``.
         switch_off: the MixBlock loss ``loss_mix_k`` is computed with probability ``switch_off`` (0 or 1: always;
             0.8 for ViTs on ImageNet). Skipped steps leave parameters unused (``find_unused_parameters=True``).
         eval_head: head (and encoder) used by :meth:`predict`.
@@ -98,11 +99,40 @@ class AutoMixClassifier(ImageClassifier):
             that pass). Identical masks; with BatchNorm the k running statistics after ``mix_layer`` would see only
             the MixBlock's mixtures (they feed only the ``*_k`` heads' evaluation). ``None``: on exactly when the
             backbone has no BatchNorm layer.
-        label_smoothing: epsilon of the one-hot targets (0 for CNNs, 0.1 for DeiT as OpenMixup's
-            ``LabelSmoothLoss``), applied before mixing.
+        label_smoothing: epsilon of the one-hot targets (0 for CNNs, 0.1 for DeiT, OpenMixup's ``LabelSmoothLoss``
+            setting), applied before mixing.
         data_preprocessor: ``ClsDataPreprocessor`` config.
         seed: generator seed (default: derived from the run seed and the rank).
         init_cfg: mmengine init config; after it is applied, the k copies are reset to the q weights.
+
+    Differences from the reference code:
+        Reference: OpenMixup @37e1372 (``classifiers/automix.py``, ``heads/pmix_block.py``,
+        ``core/hooks/momentum_hook.py``, ``core/hooks/addtional_scheduler.py``). Nothing here is tested against
+        recorded OpenMixup output: the MixBlock is tested against an einsum re-derivation of ``PixelMixBlock``
+        (``tests/models/test_automix.py``), the EMA and schedules against formulas read from its code. What
+        differs from that code:
+
+        - ``mask_adjust`` rescales ``m_bb`` towards ``lam_bb``; OpenMixup towards ``lam[0]``, i.e. ``lam_mb``, an
+          independent draw (Beta(2, 2): 0.26 apart on average, more than 0.1 apart in 76 % of steps). Never with
+          the defaults (``mask_adjust=0``); in 25 % of steps of the SAMix CIFAR configs (0.25). Flag:
+          ``legacy_mask_adjust=True``.
+        - The ``mask_loss`` cosine (``AttrCosineAnnealingHook``) follows the stated schedule; OpenMixup's hook
+          compounds it from the current value, so on ImageNet/DeiT runs the weight is below 1e-3 of its start
+          after about 2.6 of 100 epochs (every iteration differs after the first). CIFAR configs have no such hook.
+          Flag: ``AttrCosineAnnealingHook(legacy_compound=True)`` (after a resume it continues, where OpenMixup
+          restarts from ``start``: none; not reproducible).
+        - Evaluation: one head per run (``eval_head``, default ``'head'``); OpenMixup evaluates all four and its
+          tables report the best. Every evaluation. Flag: ``eval_head`` for each of the four; "best of four"
+          itself: none; not reproducible in one run.
+        - ``fuse_q``/``truncate_k`` (on by default only for backbones without BatchNorm, i.e. ViTs) change the
+          order of the computation, not the result (up to float rounding; not measured against OpenMixup). Flag:
+          ``fuse_q=False``, ``truncate_k=False``.
+        - Backbones: stock timm models with a forward hook at ``mix_layer`` (ViT tokens reshaped without prefix
+          tokens) instead of OpenMixup's own backbones; equality of the networks is not tested. Flag: none; not
+          reproducible.
+        - Random streams: the classifier's own generator (same order: both lams, ``index_bb``, ``index_mb``), not
+          the global NumPy/torch RNGs; same distributions, different sequences. Flag: none; not reproducible.
+        - ``share_head=True`` trains one head on clean and mixed images; off by default (OpenMixup's two heads).
     """
 
     def __init__(self, backbone: dict, head: dict, mix_block: dict, loss: dict | None = None,
@@ -200,7 +230,7 @@ class AutoMixClassifier(ImageClassifier):
                 pk.copy_(pq)
 
     def init_weights(self) -> None:
-        """mmengine's init (``init_cfg``) followed by the copy q -> k, as OpenMixup's ``init_weights``."""
+        """mmengine's init (``init_cfg``) followed by the copy q -> k, like OpenMixup's ``init_weights``."""
         super().init_weights()
         self.copy_q_to_k()
 

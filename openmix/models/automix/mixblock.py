@@ -108,9 +108,10 @@ class MixBlock(nn.Module):
        ``x_qk_concat`` (SAMix) both sides are ``concat(z_A, z_B)`` and ``k`` comes from a separate ``key`` conv.
     4. ``P = softmax(q k^T / sqrt(C / reduction))`` over ``hw x hw`` and ``m_B = sigmoid(up(P v))``, where ``up``
        is ``upsample_mode`` interpolation by the image/feature size ratio (nearest for AutoMix, bilinear for
-       SAMix). The whole block runs in fp32 with autocast off, as OpenMixup forces (fp16 attention logits overflow).
+       SAMix). The whole block runs in fp32 with autocast off, which OpenMixup's code also forces (fp16 attention
+       logits overflow).
 
-    Every conv is initialised from N(0, 0.01) with zero bias, BatchNorm to (1, 0), as OpenMixup's
+    Every conv is initialised from N(0, 0.01) with zero bias, BatchNorm to (1, 0), the init of OpenMixup's
     ``init_weights(init_linear='normal')``.
 
     Args:
@@ -136,6 +137,17 @@ class MixBlock(nn.Module):
         >>> m = block(torch.randn(4, 256, 8, 8), lam=0.3, index=torch.randperm(4), scale_factor=4)
         >>> m.shape
         torch.Size([4, 1, 32, 32])
+
+    Differences from the reference code:
+        Reference: OpenMixup ``heads/pmix_block.py`` (``PixelMixBlock``) @37e1372. Tested only against an einsum
+        re-derivation of its forward from the block's own weights (``tests/models/test_automix.py``), not against
+        recorded OpenMixup output. Known differences:
+
+        - Combinations of switches that ``PixelMixBlock`` rejects are refused here too; no other difference in the
+          forward is known. Random init: the same distribution (N(0, 0.01)), different draws (torch's RNG under
+          the run seed). Flag: none; not reproducible.
+        - The mask loss and the ``lam_mul_k`` rescaling are written from OpenMixup's ``mask_loss``/
+          ``rescale_lam_mult``; not compared with recorded output.
     """
 
     def __init__(self, in_channels: int, reduction: int = 2, use_scale: bool = True, upsample_mode: str = 'nearest',
@@ -264,6 +276,11 @@ class SAMixBlock(MixBlock):
     dropout 0.1 on ImageNet and DeiT, 0 on CIFAR ResNets); and the ``'L1+Variance'`` mask loss. These are the
     settings of OpenMixup's ResNet/ConvNeXt SAMix configs; its ViT configs (DeiT, Swin) use ``upsample_mode=
     'nearest'``. Any of them can be overridden.
+
+    Differences from the reference code:
+        As :class:`MixBlock` (OpenMixup ``PixelMixBlock`` with SAMix's configs; not tested against recorded
+        OpenMixup output). The defaults are those of the ResNet/ConvNeXt configs: OpenMixup's DeiT/Swin SAMix rows
+        need ``upsample_mode='nearest'`` (every step of those runs). Flag: ``upsample_mode='nearest'``.
     """
 
     def __init__(self, in_channels: int, upsample_mode: str = 'bilinear', lam_mul: float = 1.0,
