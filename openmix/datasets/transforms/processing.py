@@ -6,7 +6,6 @@ draws use Python's ``random`` (as timm does) and torch's RNG, both seeded per lo
 """
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 
@@ -194,52 +193,46 @@ def safe_posterize(img: Image.Image, bits_to_keep: int, **_) -> Image.Image:
     return ImageOps.posterize(img, bits_to_keep)
 
 
-def affine_of(op: str, args: tuple, img_size: tuple[int, int]) -> tuple[float, ...] | None:
-    """The PIL inverse affine ``(a, b, c, d, e, f)`` (output pixel -> input pixel) of a timm geometric op, or None."""
-    w, h = img_size
-    if op is timm_aa.rotate:
-        t = -math.radians(args[0])
-        cos, sin = round(math.cos(t), 15), round(math.sin(t), 15)
-        cx, cy = w / 2.0, h / 2.0
-        return (cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy)
-    if op is timm_aa.shear_x:
-        return (1, args[0], 0, 0, 1, 0)
-    if op is timm_aa.shear_y:
-        return (1, 0, 0, args[0], 1, 0)
-    if op is timm_aa.translate_x_rel:
-        return (1, 0, args[0] * w, 0, 1, 0)
-    if op is timm_aa.translate_y_rel:
-        return (1, 0, 0, 0, 1, args[0] * h)
-    if op is timm_aa.translate_x_abs:
-        return (1, 0, args[0], 0, 1, 0)
-    if op is timm_aa.translate_y_abs:
-        return (1, 0, 0, 0, 1, args[0])
-    return None
+#: timm's geometric RandAugment ops: they move pixels, so token-label maps must move with them
+GEOMETRIC_OPS = (timm_aa.rotate, timm_aa.shear_x, timm_aa.shear_y, timm_aa.translate_x_rel, timm_aa.translate_y_rel,
+                 timm_aa.translate_x_abs, timm_aa.translate_y_abs)
 
 
-def _warp_index(map_hw: tuple[int, int], affine: tuple[float, ...], img_size: tuple[int, int]):
-    """Source cell ``(i, j)`` of every map cell under an image-space inverse affine, and whether it is inside."""
+def label_map_index(applied: Sequence[tuple], map_hw: tuple[int, int], img_size: tuple[int, int]
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source cell ``(i, j)`` of every label-map cell after the geometric ops ``applied``, and whether it is inside.
+
+    The ops are replayed by PIL itself, with nearest sampling, on an image holding each pixel's own index (fill -1),
+    so every pixel moves exactly as the image's pixels did, PIL's rounding included. Map cell ``(i, j)`` (an equal
+    share of the image: rows ``[i * H / Hm, (i + 1) * H / Hm)``) then reads the source pixel of its centre pixel
+    (row ``floor((i + 0.5) * H / Hm)``), and takes the value of the map cell holding that source pixel's centre; a
+    cell whose centre pixel came from outside the image reads 0 (the official ``cval=0``).
+
+    Args:
+        applied: ``(op, args, image size)`` of each geometric op in the order applied (what ``RandAugment`` records).
+        map_hw: ``(Hm, Wm)`` of the label map.
+        img_size: PIL ``(W, H)`` of the image the ops were applied to.
+    """
     w, h = img_size
     hm, wm = map_hw
-    a, b, c, d, e, f = affine
-    ys = (np.arange(hm, dtype=np.float64) + 0.5) * (h / hm)
-    xs = (np.arange(wm, dtype=np.float64) + 0.5) * (w / wm)
-    yy, xx = np.meshgrid(ys, xs, indexing='ij')
-    j = np.floor((a * xx + b * yy + c) * wm / w).astype(np.int64)
-    i = np.floor((d * xx + e * yy + f) * hm / h).astype(np.int64)
-    valid = (i >= 0) & (i < hm) & (j >= 0) & (j < wm)
-    return torch.from_numpy(i.clip(0, hm - 1)), torch.from_numpy(j.clip(0, wm - 1)), torch.from_numpy(valid)
+    ids = Image.fromarray(np.arange(h * w, dtype=np.int32).reshape(h, w))  # mode 'I'
+    for fn, args, size in applied:
+        if tuple(size) != (w, h):
+            raise ValueError(f'label_map_index: op {fn.__name__} ran on a {size} image, expected {img_size}')
+        ids = fn(ids, *args, resample=Image.NEAREST, fillcolor=-1)
+    rows = ((2 * np.arange(hm) + 1) * h) // (2 * hm)  # the pixel holding each cell's centre
+    cols = ((2 * np.arange(wm) + 1) * w) // (2 * wm)
+    src = np.asarray(ids, dtype=np.int64)[rows[:, None], cols[None, :]]
+    valid = src >= 0
+    src_y, src_x = np.divmod(np.where(valid, src, 0), w)
+    i = ((2 * src_y + 1) * hm) // (2 * h)  # map cell of the source pixel's centre
+    j = ((2 * src_x + 1) * wm) // (2 * w)
+    return torch.from_numpy(i), torch.from_numpy(j), torch.from_numpy(valid)
 
 
-def warp_label_map(maps: torch.Tensor, affine: tuple[float, ...], img_size: tuple[int, int],
-                   index: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Apply an image-space inverse affine to a ``(k, Hm, Wm)`` label map with nearest sampling, 0 outside.
-
-    Each map cell is sampled at its centre in image coordinates, mapped through ``affine`` and read from the cell
-    it lands in (the official code uses ``ndimage.affine_transform(order=0, cval=0)`` on the map). ``index`` (from
-    ``_warp_index``) lets the values and the indices of one map share the computation.
-    """
-    i, j, valid = index if index is not None else _warp_index(maps.shape[-2:], affine, img_size)
+def warp_label_map(maps: torch.Tensor, index: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """A ``(k, Hm, Wm)`` label map moved by ``index`` (from :func:`label_map_index`): nearest, 0 outside."""
+    i, j, valid = index
     return torch.where(valid, maps[..., i, j], torch.zeros((), dtype=maps.dtype))
 
 
@@ -273,7 +266,7 @@ class RandAugment:
         for op in self.t.ops:
             if op.aug_fn is timm_aa.posterize:
                 op.aug_fn = safe_posterize
-            elif affine_of(op.aug_fn, (0.0,), (1, 1)) is not None:
+            elif op.aug_fn in GEOMETRIC_OPS:
                 op.aug_fn = self._recording(op.aug_fn)
         self.config_str = config_str
 
@@ -292,11 +285,9 @@ class RandAugment:
             if 'crop_box' in results:
                 raise ValueError('RandAugment after RandomResizedCrop cannot move token-label maps: place it '
                                  'before the crop (flip -> RandAugment -> RandomResizedCrop, as the official code)')
-            for fn, args, size in self._applied:
-                affine = affine_of(fn, args, size)
-                index = _warp_index(results['label_values'].shape[-2:], affine, size)
-                for key in ('label_values', 'label_indices'):
-                    results[key] = warp_label_map(results[key], affine, size, index)
+            index = label_map_index(self._applied, results['label_values'].shape[-2:], self._applied[0][2])
+            for key in ('label_values', 'label_indices'):
+                results[key] = warp_label_map(results[key], index)
         return results
 
     def __repr__(self) -> str:
