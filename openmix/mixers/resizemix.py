@@ -68,6 +68,11 @@ class ResizeMix(BaseMixer):
             raise ValueError(f"interpolation must be an F.interpolate mode such as 'nearest', got {interpolation!r}")
         self.scope, self.use_alpha, self.interpolation = tuple(scope), use_alpha, interpolation
 
+    @property
+    def draws_beta(self) -> bool:
+        """``alpha`` only matters with ``use_alpha`` (then alpha = 0 switches ResizeMix off)."""
+        return self.use_alpha
+
     def draw(self, rng: np.random.Generator, n: int, img_hw: tuple[int, int]) -> MixParams:
         h, w = int(img_hw[0]), int(img_hw[1])
         if self.use_alpha:

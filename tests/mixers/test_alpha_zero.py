@@ -9,7 +9,7 @@ import torch
 from mmengine.logging import MMLogger
 from timm.data import Mixup as TimmMixup
 
-from openmix.mixers import CutMix, FMix, Mixup, RandomMix
+from openmix.mixers import CutMix, FMix, Mixup, RandomMix, ResizeMix
 from openmix.registry import MODELS
 
 
@@ -35,8 +35,10 @@ def test_bad_alpha_is_refused_at_build_naming_the_mixer(alpha):
         CutMix(alpha=alpha)
 
 
-def test_cutmix_minmax_ignores_alpha_as_timm():
-    assert CutMix(alpha=0.0, minmax=(0.2, 0.8)).enabled
+def test_alpha_zero_only_switches_off_methods_that_draw_lam_from_beta():
+    assert CutMix(alpha=0.0, minmax=(0.2, 0.8)).enabled  # timm: minmax ignores alpha
+    assert ResizeMix(alpha=0.0).enabled  # tau ~ U(scope): alpha unused
+    assert not ResizeMix(alpha=0.0, use_alpha=True).enabled
 
 
 def _timm_modes(mixup_alpha: float, cutmix_alpha: float, mode: str, n: int = 20) -> set:
