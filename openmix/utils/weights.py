@@ -10,9 +10,13 @@ def load_model_weights(model: nn.Module, path: str, ema: bool = False) -> None:
     """Load ``state_dict`` (or ``ema_state_dict`` with ``ema=True``) of checkpoint ``path`` into ``model``.
 
     The file is read with ``weights_only=True`` (checkpoints are untrusted input); missing or unexpected keys raise.
+    A file that is a bare state dict (released weights, e.g. official LV-ViT, which ``TokenLabelClassifier`` converts
+    on load) is loaded as it is.
     """
     checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     key = 'ema_state_dict' if ema else 'state_dict'
+    if not ema and key not in checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        checkpoint = {key: checkpoint}
     if key not in checkpoint:
         hint = ' (was the model trained with EMAHook?)' if ema else ''
         raise KeyError(f'{path} has no `{key}`{hint}; keys: {sorted(checkpoint)}')

@@ -37,7 +37,9 @@ class TimmBackbone(nn.Module):
             close = difflib.get_close_matches(model_name, timm.list_models(), n=6, cutoff=0.6)
             raise KeyError(f"unknown timm model `backbone.model_name={model_name!r}`; similar names: {close}")
         self.model_name = model_name
-        for key in ('embed_layer', 'block_fn'):  # e.g. embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32)
+        # layer classes from configs, e.g. embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32) or
+        # norm_layer=dict(type='LayerNorm', eps=1e-5), passed to timm as partials
+        for key in ('embed_layer', 'block_fn', 'norm_layer'):
             if isinstance(kwargs.get(key), dict):
                 part = dict(kwargs[key])
                 cls = MODELS.get(part.get('type'))
