@@ -25,6 +25,18 @@ class CutMix(BaseMixer):
         box_rule: ``'timm'`` (timm 1.0: side exactly ``int(size * sqrt(1 - lam))``) or ``'clovaai'`` (official code:
             even side ``2 * (cut // 2)``, centre in ``[0, size)``).
         prob, pairing, seed: see ``BaseMixer``.
+
+    Differences from the reference code (timm ``Mixup`` with ``cutmix_alpha``, and the official
+    clovaai/CutMix-PyTorch ``train.py``; both tested in ``tests/mixers/test_reference_timm.py``: timm's images and
+    targets in every mode, and ``box_rule='clovaai'`` against recorded official boxes):
+        - timm (default ``box_rule='timm'``): the same variates in the same order in batch mode; in elem/pair
+          mode ours draws all lams then all boxes (vectorised) where timm draws box by box, so the same
+          distributions, other numbers. With ``minmax``, timm also draws an unused Beta lam first; ours does not.
+          Randomness from our own per-rank generator. No flag.
+        - Official CutMix: its box has even sides ``2 * (cut // 2)`` where timm's (our default) has exactly ``cut``
+          pixels; for the same variates the boxes differ in 45 % of draws (32 px and 224 px, lam ~ Beta(1, 1)).
+          ``box_rule='clovaai'`` restores it; its random-permutation partner is ``pairing='perm'`` (a torch
+          permutation there, ours from our generator). Odd batches: as ``Mixup``.
     """
 
     name = 'cutmix'

@@ -53,6 +53,18 @@ class RandomMix(BaseMixer):
         mix_mode, mix_alpha, mix_prob: OpenMixup's spelling, instead of ``mixers``/``probs``: method names
             (``'mixup'``, ``'cutmix'``, ``'fmix'``, ...) with one alpha each, e.g.
             ``RandomMix(mix_mode=['mixup', 'cutmix'], mix_alpha=[0.8, 1.0], mix_prob=None)`` (OpenMixup's DeiT mode).
+
+    A mixer with ``alpha = 0`` is off and never chosen (timm: ``mixup_alpha=0`` or ``cutmix_alpha=0`` leaves the other
+    method always on, whatever ``switch_prob`` says); when every mixer is off, so is RandomMix; ``probs`` that weigh
+    only mixers that are off are refused when it is built.
+
+    Differences from the reference code (timm ``Mixup``; tested in ``tests/mixers/test_reference_timm.py``: batch
+    mode reproduces timm draw for draw, alpha-0 members included, and elem/pair modes given the same parameters):
+        - The method is chosen with ``Generator.choice`` (the second of two iff ``u >= p[0]``) where timm uses the
+          second iff ``u < switch_prob``: the same probabilities, other draws. Elem/pair modes draw apply/choice/lam
+          in another order (vectorised per method). Randomness from our own per-rank generator. No flag.
+        - OpenMixup (``mix_mode`` list) picks the mode with ``random.choices``/``np.random.choice`` per iteration and
+          pairs by permutation: ``pairing='perm'``; not compared with recorded output.
     """
 
     name = 'random'
