@@ -30,8 +30,12 @@ class AreaLabel(nn.Module):
 def box_token_mask(box: torch.Tensor, img_hw: tuple[int, int], grid_hw: tuple[int, int]) -> torch.Tensor:
     """``(B, gh * gw)`` float mask of the tokens whose sampling pixel lies in the box ``(y_lo, y_hi, x_lo, x_hi)``.
 
-    Nearest downsampling as ``nn.Upsample(size=grid)`` does in the official TransMix code: token ``(i, j)`` takes
-    the value of pixel ``(floor(i * H / gh), floor(j * W / gw))``, the top-left pixel of its patch.
+    Nearest downsampling of the pixel mask: token ``(i, j)`` takes the value of pixel ``(floor(i * H / gh),
+    floor(j * W / gw))``, the top-left pixel of its patch. When ``H`` and ``W`` are multiples of the grid (every
+    patch-embedding model) this is the official ``nn.Upsample(size=grid)`` mask, tested equal on random boxes
+    (``tests/models/test_transmix_reference.py``). At other ratios PyTorch's nearest index is computed in floating
+    point and can land one pixel lower: 13 of 3154 ``(H, grid)`` square sizes with ``H`` in 4..79 differ (e.g. 62 px
+    on 14 tokens); this function floors exactly.
     """
     (h, w), (gh, gw) = img_hw, grid_hw
     ys = (torch.arange(gh, device=box.device) * h) // gh
@@ -43,24 +47,69 @@ def box_token_mask(box: torch.Tensor, img_hw: tuple[int, int], grid_hw: tuple[in
 
 @MODELS.register_module()
 class TransMixLabel(AreaLabel):
-    """TransMix label assignment (Chen et al., CVPR 2022, "TransMix: Attend to Mix for Vision Transformers", Eq. 3-5).
+    """TransMix label assignment (Chen et al., "TransMix: Attend to Mix for Vision Transformers", CVPR 2022).
 
-    On box-mixed (CutMix) samples the partner's share becomes
+    Paper: https://arxiv.org/abs/2111.09833 (Sec. 3). On box-mixed (CutMix) samples the label weight of the pasted
+    partner ``B`` is re-computed from the class attention the network itself produced:
 
         lam_B = (1 - attn_weight) * area_B + attn_weight * sum(A * M) / sum(A)
 
-    where ``A`` is the last block's class-token attention over the patch tokens (post-softmax, head-averaged,
-    detached; see :class:`openmix.models.class_attention.ClassAttentionProbe`), ``M`` the pasted box reduced to
-    the token grid by nearest sampling and ``area_B`` the box area / image area. With ``attn_weight = 0.5`` this is
-    the official ``lam = (lam0 + lam1) / 2``. Samples mixed otherwise (Mixup) keep area labels, as the official
-    ``train.py`` relabels only CutMix batches. The mixed target is ``(1 - lam_B) * y_a + lam_B * y_b`` on the
-    already-smoothed one-hots; lam carries no gradient.
+    where ``A`` is the last block's class-token attention over the patch tokens (post-softmax, pre-dropout, averaged
+    over heads, detached; the paper's class attention map, captured by
+    :class:`openmix.models.class_attention.ClassAttentionProbe`), ``M`` the pasted box reduced to the token grid by
+    nearest sampling (the paper's down-sampled mask, :func:`box_token_mask`) and ``area_B`` the box area over the
+    image area (CutMix's ``1 - lam``). The attention term is the paper's attention-weighted label share; the released
+    code averages it with the area share, ``lam = (lam0 + lam1) / 2``, which ``attn_weight = 0.5`` (default) is.
+    Samples mixed otherwise (Mixup) keep area labels, as the official ``train.py`` relabels only CutMix batches. The
+    mixed target is ``(1 - lam_B) * y_a + lam_B * y_b`` on the already-smoothed one-hots; lam carries no gradient.
 
     Models without a class token, or whose head pools the patch tokens instead of reading the class token
     (``global_pool='avg'``), are refused when the model is built (see :mod:`openmix.models.class_attention`).
 
     Args:
-        attn_weight: Weight of the attention term (paper: 0.5).
+        attn_weight: Weight of the attention term (0.5: the released code; 1.0: attention only; 0.0: area labels).
+
+    Example:
+        >>> label_assigner = dict(type='TransMixLabel')  # with mixer=dict(type='CutMix') or a Mixup/CutMix switch
+
+    Differences from the reference code:
+        Reference: github.com/Beckschen/TransMix @ 0e4d31e (``transmix.py``: ``Mixup_transmix``, ``transmix_label``;
+        its ``vision_transformer.py`` ``return_attn`` models), run outside the repo; recorded output in
+        ``tests/fixtures/reference/transmix.npz`` (see ``transmix.md``). Tested equal
+        (``tests/models/test_transmix_reference.py``), so "as the official code" holds for: the target of
+        ``transmix_label`` on the same attention rows, boxes and labels at 224 px / 14x14 and 32 px / 4x4 tokens
+        (boxes off the patch grid, zero-area and full-image boxes included; max difference 6e-8, float32 rounding of
+        ``1 - (0.5 a + 0.5 b)`` against ``(a + b) / 2``); the whole ``Mixup_transmix`` step given its draw (switch,
+        box, pixels; Mixup batches keep area labels); and the class-attention row of its ``*_return_attn`` ViT (last
+        block, post-softmax, class row, head mean, patch tokens), equal to our hooked row on a stock timm ViT with
+        fused attention to 2e-6 (fp32). Deviations:
+
+        * Odd batches: the official code refuses them (``assert len(x) % 2 == 0``); ours pairs the middle sample with
+          itself under flip pairing and leaves it unmixed (area lam 1, kept by TransMix). Never with even
+          batch sizes, once per odd batch otherwise. Flag: none (the reference crashes).
+        * Self pairs and per-sample modes: the official code pairs by ``flip`` and asserts ``mode == 'batch'``; ours
+          also accepts ``pairing='perm'`` (a sample paired with itself, probability 1/B per sample, stays unmixed)
+          and ``RandomMix`` ``mode='elem'``/``'pair'`` (TransMix applies per box-mixed sample). Never at defaults
+          (flip, batch). Flag: ``pairing='flip'``, ``mode='batch'`` restore the reference.
+        * Zero-area boxes: the official lam is ``(0 + 0) / 2``, target ``y_a``; ours keeps lam = 1: the same target
+          (tested). Not a difference in output.
+        * Token grid: the official mask is ``nn.Upsample(size=int(sqrt(N)))``, so a non-square grid (e.g. 224x160
+          inputs, 14x10 tokens) crashes there; ours uses the patch embedding's grid (or infers it from the aspect).
+          At integer pixel-per-token ratios (every patch-embedding model) the masks are equal (tested); see
+          :func:`box_token_mask` for non-integer ratios (13 of 3154 sizes). Flag: none (no reference output).
+        * Prefix tokens: the official row is ``attn[:, :, 0, 1:]``; on a distilled DeiT it would keep the
+          distillation token as a "patch" and fail on the 197- vs 196-token mask (the release has only
+          ``deit_{small,base}_patch16_224_return_attn``). Ours drops all prefix tokens (distillation, registers).
+          Plain ViT/DeiT: equal (tested). Flag: none.
+        * Models: the release has DeiT only. CaiT and XCiT (their class-attention layers) and CA-Swin
+          (:class:`openmix.models.backbones.ClassAttentionHeadBackbone`, our design of the paper's CA-Swin) have no
+          reference code or output here. Flag: none.
+        * Precision: the official row is computed in the forward's dtype (fp32 in its configs, which do not set
+          ``--amp``); ours is computed in fp32 from the captured q/k, whatever the autocast dtype. fp32: equal to
+          2e-6; under mixed precision not measured. Flag: none.
+        * ``attn_weight`` generalises the hard-coded ``/ 2`` (the official ``ratio=0.5`` argument is unused); the
+          default 0.5 is the reference. The denominator ``sum(A)`` is clamped away from 0, never active on
+          post-softmax rows (they sum to 1).
     """
 
     def __init__(self, attn_weight: float = 0.5) -> None:
