@@ -83,10 +83,19 @@ MIXUP_SETTINGS = {
     'in_deit_s_300e': ('ImageNet-1k, DeiT-S, 300 epochs, DeiT recipe', 'best', None,
                        [75.66, None, 80.13, None, 80.45, None, 80.78, 80.94]),
 }
+# The other OpenMixup mixers of the CIFAR-100 R-18 800-epoch table (configs run their reference flags), read from
+# OpenMixup docs/en/mixup_benchmarks/Mixup_cifar.md at commit 37e1372 (FMix, SaliencyMix, ResizeMix also in
+# ../shared/REFERENCE.md section 3; AttentiveMix+ 78.91 there too, but ours needs ImageNet weights for it).
+MIXUP_EXTRA_ROWS = {
+    'c100_r18_800e': [('fmix', 'FMix*', 79.69, True), ('gridmix', 'GridMix', 78.72, True),
+                      ('saliencymix', 'SaliencyMix', 79.12, True), ('resizemix', 'ResizeMix', 80.01, True),
+                      ('smoothmix', 'SmoothMix', 78.69, True)],
+}
 for _setting, (_title, _conv, _k, _values) in MIXUP_SETTINGS.items():
     TABLES[f'openmixup_{_setting}'] = dict(
         title=f'OpenMixup benchmark: {_title} (top-1 %)',
         source='OpenMixup docs/en/mixup_benchmarks (AutoMix, Liu et al., ECCV 2022; SAMix, Li et al.), via '
                '../shared/REFERENCE.md section 3',
         convention=_conv, k=_k,
-        rows=[(f'{_setting}_{m}', METHOD_LABELS[m], v, True) for m, v in zip(MIXUP_METHODS, _values)])
+        rows=[(f'{_setting}_{m}', METHOD_LABELS[m], v, True) for m, v in zip(MIXUP_METHODS, _values)]
+        + [(f'{_setting}_{m}', label, v, ok) for m, label, v, ok in MIXUP_EXTRA_ROWS.get(_setting, [])])

@@ -63,3 +63,42 @@ def test_config_builds_and_steps(path, tmp_path):
 @pytest.mark.parametrize('path', MODEL_BASES, ids=lambda p: p.name)
 def test_model_base_builds_and_steps(path):
     one_step(Config.fromfile(path).model)
+
+
+# Configs that reproduce a published row run the reference code's behaviour (issue 10): pattern -> {key: value}
+REFERENCE_ROWS = {
+    'mixups/*_attentivemix.py': {'model.mixer.legacy_train_bn': True, 'model.mixer.legacy_shared_lam': True},
+    'mixups/*_fmix.py': {'model.mixer.legacy_spectrum': True, 'model.mixer.redraw_self_pairs': True},
+    'mixups/*_gridmix.py': {'model.mixer.legacy_grid': True},
+    'mixups/*_saliencymix.py': {'model.mixer.detector': 'fine_grained', 'model.mixer.per_sample': False},
+    'mixups/*_smoothmix.py': {'model.mixer.legacy_lam': True},
+    'mixups/*_resizemix.py': {'model.mixer.use_alpha': True},
+    'lvvit_s_token_labeling.py': {'model.legacy_box_order': True, 'model.legacy_smoothing': True,
+                                  'model.backbone.block_fn.skip_lam': 2.0, 'model.backbone.norm_layer.eps': 1e-5},
+    'token_labeling/*_token_labeling.py': {'model.legacy_box_order': True, 'model.legacy_smoothing': True},
+    'token_labeling/lvvit_t_token_labeling.py': {'model.backbone.block_fn.skip_lam': 1.0,
+                                                 'model.backbone.norm_layer.eps': 1e-5},
+    'token_labeling/lvvit_m_token_labeling.py': {'model.backbone.block_fn.skip_lam': 2.0},
+}
+
+
+@pytest.mark.parametrize('pattern', list(REFERENCE_ROWS))
+def test_reproduction_rows_run_the_reference_behaviour(pattern):
+    paths = sorted((ROOT / 'configs').glob(pattern))
+    assert paths, f'no config matches {pattern}'
+    for path in paths:
+        cfg = Config.fromfile(path)
+        for key, expected in REFERENCE_ROWS[pattern].items():
+            value = cfg
+            for part in key.split('.'):
+                value = value[part]
+            assert value == expected, f'{path.name}: {key} = {value!r}, the reference needs {expected!r}'
+
+
+def test_every_table_row_has_its_config():
+    import sys
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    from reference import TABLES
+    stems = {p.stem for p in CONFIGS}
+    missing = [row[0] for table in TABLES.values() for row in table['rows'] if row[0] not in stems]
+    assert not [m for m in missing if m.startswith(('c100_', 'tiny_', 'in_'))], missing

@@ -15,6 +15,7 @@ import openmix.token_labeling  # noqa: F401  (registers TokenLabelClassifier)
 from openmix.models.backbones.lvvit import convert_official_lvvit
 from openmix.registry import MODELS
 from openmix.token_labeling import box_tokens, mixtoken_box, unmix_token_outputs
+from tests.token_labeling.test_reference_token_labeling import _Replay
 
 ROOT = Path(__file__).resolve().parents[2]
 REF = np.load(ROOT / 'tests/fixtures/reference/lvvit_tiny.npz')
@@ -91,17 +92,6 @@ def test_layernorm_eps_and_skip_lam_are_the_official_ones():
         model = _tiny(**kwargs)
         model.load_state_dict(STATE)
         assert lo < _max_diff(model) < hi, kwargs
-
-
-class _Replay:
-    def __init__(self, lam: float, row: int, col: int) -> None:
-        self.lam, self.ints = lam, [row, col]
-
-    def beta(self, a, b):
-        return self.lam
-
-    def integers(self, n):
-        return self.ints.pop(0)
 
 
 def _data_samples():
