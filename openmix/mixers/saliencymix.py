@@ -175,12 +175,14 @@ class SaliencyMix(BaseMixer):
         - The fine-grained peak follows the low bytes of the normalised floats, so it depends on how the batch
           was normalised, not only on the image: the same uint8 images normalised as ``(x - 255 m) / (255 s)``
           (our data preprocessor) or as ``(x / 255 - m) / s`` (torchvision's ``ToTensor`` + ``Normalize``, the
-          official CIFAR script) give different peaks for 14 % of images (500 images, 32 px). No flag in the
-          mixer: the reference's normalisation is a data-pipeline setting.
+          official CIFAR script) give different peaks for 14 % of images (500 images, 32 px). OpenMixup, whose
+          row ``configs/mixups/c100_r18_800e_saliencymix.py`` reproduces, normalises in its GPU prefetcher as
+          ``(x - 255 m) / (255 s)`` in float32 with the same float32 constants as that config, so the bytes (and
+          peaks) are the same as OpenMixup's. The official script's torchvision order has no flag.
         - ``detector='spectral_residual'`` is not the reference: its peak agreed with the fine-grained one for 0 of
           500 normalised 32 px images; ``detector='fine_grained'`` (the default) is.
-        - The partner permutation comes from ``pairing`` (``'perm'``: ``torch.randperm`` as the official code)
-          and our own generators, so the drawn partners and lam differ draw by draw from the reference's RNG
+        - The partner permutation comes from ``pairing`` (``'perm'``: a random permutation, as the official
+          code's ``torch.randperm``) and our own generators, so the drawn partners and lam differ draw by draw from the reference's RNG
           stream; the rule is the same. The official code mixes with probability ``salmix_prob = 0.5``
           (OpenMixup: always); set ``prob`` accordingly.
     """
