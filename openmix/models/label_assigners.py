@@ -15,6 +15,11 @@ class AreaLabel(nn.Module):
 
     A label assigner may read what the backbone computed (e.g. TransMix's class attention): the classifier calls
     ``attach(backbone)`` once after building, and ``forward(targets, mixed)`` after each training forward pass.
+
+    Differences from the reference code: none for timm (``mixup_target``: equal targets in every mode,
+    ``tests/mixers/test_reference_timm.py``). OpenMixup's head computes ``lam * CE(y_a) + (1 - lam) * CE(y_b)``,
+    which equals the cross-entropy of this mixed target by linearity (to float rounding); not compared with
+    recorded output.
     """
 
     def attach(self, backbone: nn.Module) -> None:

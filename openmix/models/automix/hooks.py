@@ -65,6 +65,14 @@ class AutoMixMomentumHook(Hook):
         end_momentum: momentum at the last iteration.
         adjust_scope: ``(start, end)`` fractions of training where the cosine applies.
         warmup: ``'constant'`` (base momentum before ``start``) or ``'linear'``.
+
+    Differences from the reference code (OpenMixup @37e1372 ``core/hooks/momentum_hook.py::CosineScheduleHook``;
+    the schedule is tested against its formula read from the code, not against recorded output):
+        - With ``adjust_scope[0] == 0`` OpenMixup sets the momentum to 0 at iteration 0 (its ``restart_step`` test
+          ``0 % restart_step == 0``), so after the first iteration the k encoder is a copy of the trained one; ours
+          starts the cosine at ``base_momentum``. Never with the shipped configs (start 0.1 or 0.25); no flag.
+        - The k encoder moves once per optimizer step; OpenMixup's after every iteration. The same without gradient
+          accumulation (no OpenMixup AutoMix config accumulates). ``update_interval``/``switch_ema``: not supported.
     """
 
     priority = 'NORMAL'
@@ -123,6 +131,12 @@ class AttrCosineAnnealingHook(Hook):
         start: value at iteration 0 (default: the model's value when the run starts).
         end: value at the last iteration.
         legacy_compound: use OpenMixup's compounding rule.
+
+    Differences from the reference code (OpenMixup @37e1372 ``core/hooks/addtional_scheduler.py::
+    CustomCosineAnnealingHook``; tested against its formula read from the code, not against recorded output):
+        - The compounding rule above: every iteration after the first differs by default; ``legacy_compound=True``
+          restores it (set in the ImageNet/DeiT AutoMix rows). After a resume OpenMixup restarts from ``start``;
+          ours continues the product: no flag.
     """
 
     priority = 'NORMAL'
@@ -196,6 +210,11 @@ class MixBlockLrHook(Hook):
         warmup_ratio: lr factor at the start of the warm-up.
         warmup_by_epoch: ``warmup_iters`` counts epochs.
         module: name of the MixBlock in the model.
+
+    Differences from the reference code (OpenMixup @37e1372 ``core/hooks/addtional_scheduler.py::
+    CosineAnnealingLrAdditionalHook``; tested against its formula read from the code, not against recorded
+    output): none known. OpenMixup's DeiT config names ``warmup_iters`` without a ``warmup`` policy, so no
+    warm-up runs there; the DeiT rows keep the default ``warmup=None`` accordingly.
     """
 
     priority = 'NORMAL'

@@ -29,6 +29,9 @@ class ClassAttentionHeadBackbone(TimmBackbone):
         ca_heads: Heads of the class attention (default: width / 32).
         ca_mlp_ratio, ca_init_values, ca_drop_path: Of the class-attention blocks.
         **kwargs: As ``TimmBackbone`` (timm kwargs, ``checkpoint``).
+
+    Differences from the reference code: there is none to compare with (CA-Swin's code was never released), so a
+    CA-Swin row of ours is not the paper's model; every choice above is ours. No flag.
     """
 
     def __init__(self, model_name: str, ca_blocks: int = 2, ca_heads: int | None = None, ca_mlp_ratio: float = 4.0,

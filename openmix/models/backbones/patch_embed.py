@@ -22,6 +22,10 @@ class ConvStemPatchEmbed(PatchEmbed):
         img_size, patch_size, in_chans, embed_dim, norm_layer, flatten, bias, **kwargs: As timm's ``PatchEmbed``.
         stem_channels: Width of the stem convolutions (LV-ViT: 64).
         stem_stride: Stride of the first convolution; must divide ``patch_size`` (LV-ViT: 2).
+
+    Differences from the reference code (official LV-ViT ``PatchEmbed4_2``): none known. A tiny official LV-ViT,
+    this stem included, loaded through ``convert_official_lvvit`` gives the recorded official logits to 6e-8
+    (``tests/models/test_lvvit_reference.py``).
     """
 
     def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768, norm_layer=None, flatten=True,
