@@ -1,16 +1,19 @@
-"""Config helpers: literal ``--cfg-options`` and a check that names the key of every unknown ``type``."""
+"""Config helpers: literal ``--cfg-options`` and checks, before anything is built, that name the key of every unknown
+``type``, unknown argument and value of the wrong type."""
 from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 from typing import Any, Iterator
 
 from mmengine.config import Config
 
 from openmix import registry as R
+from openmix.apis.arg_check import check_args
 from openmix.registry import unknown_type_message
 
-__all__ = ['parse_cfg_options', 'apply_cfg_options', 'check_config_types']
+__all__ = ['parse_cfg_options', 'apply_cfg_options', 'check_config_types', 'check_config_args']
 
 
 def _node_value(node: ast.AST) -> Any:
@@ -72,13 +75,13 @@ def apply_cfg_options(cfg: Config, options: dict[str, Any]) -> None:
     cfg.merge_from_dict(options)
 
 
-def _typed(node: Any, key: str, registry) -> Iterator[tuple[str, str, Any]]:
+def _typed(node: Any, key: str, registry) -> Iterator[tuple[str, str, Any, dict]]:
     if isinstance(node, dict) and isinstance(node.get('type'), str):
-        yield key, node['type'], registry
+        yield key, node['type'], registry, node
 
 
-def _walk_config(cfg: Config) -> Iterator[tuple[str, str, Any]]:
-    """(config key, type name, registry) for every typed section openmix builds."""
+def _walk_config(cfg: Config) -> Iterator[tuple[str, str, Any, dict]]:
+    """(config key, type name, registry, config dict) for every typed section openmix builds."""
     model = cfg.get('model')
     if isinstance(model, dict):
         yield from _typed(model, 'model', R.MODELS)
@@ -118,7 +121,88 @@ def _walk_config(cfg: Config) -> Iterator[tuple[str, str, Any]]:
 
 
 def check_config_types(cfg: Config) -> None:
-    """Raise ``KeyError`` naming the config key, registry and closest names for the first unknown ``type``."""
-    for key, name, registry in _walk_config(cfg):
+    """Raise ``KeyError`` naming the config key, registry and closest names for the first unknown ``type``, then
+    :func:`check_config_args` (unknown keys, values of the wrong type), all before anything is built."""
+    for key, name, registry, _ in _walk_config(cfg):
         if registry.get(name) is None:
             raise KeyError(unknown_type_message(name, registry, key=f'{key}.type'))
+    check_config_args(cfg)
+
+
+def _params(**types: type) -> dict[str, inspect.Parameter]:
+    """A hand-written signature for a section mmengine reads key by key (``auto_scale_lr``, ``randomness``...)."""
+    return {name: inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=t) for name, t in types.items()}
+
+
+#: Sections mmengine's Runner reads key by key (``Runner.scale_lr``, ``set_randomness``, ``setup_env``).
+_RUNNER_SECTIONS = {
+    'auto_scale_lr': ('Runner.scale_lr', _params(enable=bool, base_batch_size=int)),
+    'randomness': ('Runner.set_randomness', _params(seed=int, diff_rank_seed=bool, deterministic=bool)),
+    'env_cfg': ('Runner.setup_env', _params(cudnn_benchmark=bool, mp_cfg=dict, dist_cfg=dict, resource_limit=int)),
+    'env_cfg.mp_cfg': ('Runner.setup_env', _params(mp_start_method=Any, opencv_num_threads=int)),
+}
+#: What each typed position's builder passes itself (not the user's to set) or consumes before building.
+_INJECTED = {R.DATA_SAMPLERS: ('dataset', 'seed'), R.OPTIMIZERS: ('params',), R.PARAM_SCHEDULERS: ('optimizer',),
+             R.LOOPS: ('runner', 'dataloader', 'evaluator')}
+_EXTRA = {R.PARAM_SCHEDULERS: ('convert_to_iter_based', 'epoch_length'),
+          R.OPTIM_WRAPPERS: ('optimizer', 'constructor', 'paramwise_cfg')}
+#: Keys of a ``*_dataloader`` that mmengine's ``Runner.build_dataloader`` consumes before ``DataLoader(...)``.
+_LOADER_EXTRA = ('dataset', 'sampler', 'batch_sampler', 'collate_fn', 'worker_init_fn', 'num_batch_per_epoch',
+                 'disable_subprocess_warning')
+
+
+def _nested_model_parts(node: Any, key: str, known: set[str]) -> Iterator[tuple[str, dict]]:
+    """Typed dicts inside ``model`` below the positions :func:`_walk_config` names (``backbone.embed_layer``...)."""
+    if isinstance(node, dict):
+        if key not in known and key != 'model' and isinstance(node.get('type'), str):
+            yield key, node
+        for k, v in node.items():
+            if k != 'init_cfg':
+                yield from _nested_model_parts(v, f'{key}.{k}', known)
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _nested_model_parts(v, f'{key}.{i}', known)
+
+
+def check_config_args(cfg: Config) -> None:
+    """Raise :class:`~openmix.apis.arg_check.ConfigArgError` for the first config key a component does not take
+    (with the closest valid names) or whose value is a string where a number or bool is wanted (with the type).
+
+    Typed sections are checked against the signature of the registered class (``**kwargs`` followed to the base
+    ``__init__`` they are forwarded to; a class handing them to another callable, such as ``TimmBackbone`` to
+    ``timm.create_model``, is only type-checked); the untyped sections against what mmengine's Runner reads.
+    """
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, LogProcessor, TestLoop, ValLoop
+    from torch.utils.data import DataLoader
+
+    known = set()
+    for key, name, registry, node in _walk_config(cfg):
+        known.add(key)
+        check_args(node, key, registry.get(name), injected=_INJECTED.get(registry, ()), extra=_EXTRA.get(registry, ()))
+    for key, node in _nested_model_parts(cfg.get('model'), 'model', known):
+        target = R.MODELS.get(node['type']) or R.MIXERS.get(node['type'])
+        if target is not None:
+            check_args(node, key, target)
+    for key, (label, params) in _RUNNER_SECTIONS.items():
+        node = cfg.get(key) if '.' not in key else (cfg.get(key.split('.')[0]) or {}).get(key.split('.')[1])
+        if isinstance(node, dict):
+            check_args(node, key, params, ignore=(), label=label)
+    optim = cfg.get('optim_wrapper')
+    if isinstance(optim, dict) and 'type' not in optim:
+        check_args(optim, 'optim_wrapper', R.OPTIM_WRAPPERS.get('OptimWrapper'), extra=_EXTRA[R.OPTIM_WRAPPERS])
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict) and 'type' not in train_cfg:
+        loop = EpochBasedTrainLoop if train_cfg.get('by_epoch', True) else IterBasedTrainLoop
+        check_args(train_cfg, 'train_cfg', loop, extra=('by_epoch',), injected=_INJECTED[R.LOOPS])
+    for key, loop in (('val_cfg', ValLoop), ('test_cfg', TestLoop)):
+        node = cfg.get(key)
+        if isinstance(node, dict) and 'type' not in node:
+            check_args(node, key, loop, injected=_INJECTED[R.LOOPS])
+    log_processor = cfg.get('log_processor')
+    if isinstance(log_processor, dict) and 'type' not in log_processor:
+        check_args(log_processor, 'log_processor', LogProcessor)
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if isinstance(loader, dict):
+            check_args(loader, f'{split}_dataloader', DataLoader, ignore=(), extra=_LOADER_EXTRA,
+                       injected=('generator', 'multiprocessing_context'))
