@@ -6,8 +6,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # best checkpoint by top-1 of the raw model; `last_checkpoint` always points at the newest one
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_last=True,
+    # best checkpoint by top-1 of the raw model; `last_checkpoint` always points at the newest one. SafeCheckpointHook:
+    # mmengine's, but the new best is written before the old one is removed and the pointer is written atomically
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=2, save_last=True,
                     save_best='accuracy/top1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )

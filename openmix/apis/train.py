@@ -5,6 +5,7 @@ import os.path as osp
 from argparse import Namespace
 
 from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
 
 from openmix.apis.config import apply_cfg_options, check_config_types, parse_cfg_options
 from openmix.utils.setup_env import init_distributed, register_all_modules
@@ -28,6 +29,10 @@ def load_config(args: Namespace) -> Config:
     if resume is not None:
         cfg.resume = True
         cfg.load_from = None if resume == 'auto' else resume
+        if resume == 'auto':  # the newest intact checkpoint, not only what `last_checkpoint` says (it may be missing)
+            from openmix.utils.resume import pick_resume_checkpoint
+            cfg.load_from = pick_resume_checkpoint(cfg.work_dir)
+            cfg.resume = cfg.load_from is not None
     amp = getattr(args, 'amp', None)
     if amp:
         optim = cfg.optim_wrapper
@@ -75,12 +80,12 @@ def output_summary(runner) -> str:
     """Where a finished run left its checkpoint, logs and TensorBoard files."""
     work_dir = runner.work_dir
     last = osp.join(work_dir, 'last_checkpoint')
-    ckpt = open(last).read().strip() if osp.exists(last) else '(none written)'
-    best = [h for h in runner.hooks if type(h).__name__ == 'CheckpointHook']
-    best_path = getattr(best[0], 'best_ckpt_path', None) if best else None
-    lines = [f'checkpoint:  {ckpt}']
-    if best_path:
-        lines.append(f'best:        {best_path}')
+    ckpt = open(last).read().strip() if osp.exists(last) else ''
+    lines = [f'checkpoint:  {ckpt if ckpt and osp.isfile(ckpt) else "(none on disk)"}']
+    # only files that exist: a run resumed after a kill may remember a best file that is gone
+    for hook in (h for h in runner.hooks if isinstance(h, CheckpointHook)):
+        paths = [getattr(hook, 'best_ckpt_path', None), *(getattr(hook, 'best_ckpt_path_dict', None) or {}).values()]
+        lines += [f'best:        {p}' for p in paths if p and osp.isfile(str(p))]
     lines += [f'logs:        {runner.log_dir}  (metrics per epoch: {osp.join(runner.log_dir, "vis_data", "scalars.json")})',
               f'tensorboard: tensorboard --logdir {osp.join(runner.log_dir, "vis_data")}']
     return '\n'.join(lines)

@@ -13,9 +13,11 @@ Two process-wide fixes, both idempotent and applied by ``openmix.utils.setup_env
 """
 from __future__ import annotations
 
+import errno
 import os
 import os.path as osp
 import pickle
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +27,8 @@ import torch
 from mmengine.fileio import LocalBackend
 
 __all__ = ['allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'AtomicLocalBackend',
-           'register_atomic_local_backend']
+           'register_atomic_local_backend', 'CorruptCheckpointError', 'load_checkpoint_file',
+           'register_checkpoint_loader']
 
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
@@ -81,6 +84,23 @@ def allow_mmengine_checkpoint_globals() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
 
 
+#: write errors that mean "no room": full disk, quota, file size limit (``ulimit -f``)
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _no_room_error(e: OSError, filepath: str) -> OSError:
+    """The same ``OSError`` (errno kept) naming the file that could not be written and the free space left."""
+    dirname = osp.dirname(osp.abspath(filepath))
+    try:
+        free = f'{shutil.disk_usage(dirname).free / 2**20:.1f} MiB free in {dirname}'
+    except OSError:
+        free = f'free space in {dirname} unknown'
+    cause = 'the file size limit (ulimit -f) was reached' if e.errno == errno.EFBIG else e.strerror
+    return OSError(e.errno, f'cannot write {filepath}: {cause} ({free}). Nothing was replaced: the partial temporary '
+                            f'file was removed and any previous {osp.basename(filepath)} is intact. Free some space '
+                            f'or pass --work-dir on a disk with room, then --resume')
+
+
 class AtomicLocalBackend(LocalBackend):
     """mmengine ``LocalBackend`` whose writes are atomic: temporary file, flush + fsync, ``os.replace``.
 
@@ -108,11 +128,13 @@ class AtomicLocalBackend(LocalBackend):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, filepath)
-        except BaseException:
+        except BaseException as e:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+            if isinstance(e, OSError) and e.errno in _NO_ROOM:
+                raise _no_room_error(e, filepath) from e
             raise
         # make the rename itself durable; some filesystems cannot fsync a directory, which only weakens durability
         try:
@@ -151,3 +173,49 @@ def register_atomic_local_backend() -> None:
 
 class _AtomicHardDiskBackend(AtomicLocalBackend):
     """``FileClient``'s ``'disk'`` backend (deprecated mmengine API, used with ``file_client_args``), atomic too."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read: truncated (a crash or a full disk mid-write) or otherwise damaged."""
+
+
+# torch's messages for a file that is not a complete zip/pickle checkpoint
+_CORRUPT_MARKERS = ('PytorchStreamReader', 'zip archive', 'central directory', 'file not found in archive',
+                    'Ran out of input', 'invalid load key', 'unexpected EOF', 'truncated', 'mmap can only be used')
+
+
+def load_checkpoint_file(path: str | Path, map_location: Any = 'cpu', mmap: bool = False) -> Any:
+    """``torch.load(path, weights_only=True)`` whose errors name the file.
+
+    A truncated or damaged file raises :class:`CorruptCheckpointError` naming it, its size and the likely cause; a file
+    refused by weights-only loading (a disallowed global) keeps torch's exception type with the file named in front.
+    """
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, EOFError) or any(m in str(e) for m in _CORRUPT_MARKERS):
+            raise CorruptCheckpointError(
+                f'checkpoint {path} is truncated or corrupt ({osp.getsize(path)} bytes; torch: {first[:160]}). It was '
+                f'probably cut off while being written (a kill or a full disk) or damaged when copied; use another '
+                f'checkpoint from {osp.dirname(osp.abspath(path))}, or `--resume` with no path, which picks the newest '
+                f'intact one') from e
+        raise type(e)(f'cannot load checkpoint {path}: {e}') from e
+
+
+def _load_from_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine ``CheckpointLoader`` scheme for plain paths: weights-only, errors name the file."""
+    return load_checkpoint_file(osp.expanduser(filename), map_location=map_location)
+
+
+def register_checkpoint_loader() -> None:
+    """Make :func:`load_checkpoint_file` the loader of mmengine's ``CheckpointLoader`` for local paths; idempotent.
+
+    ``Runner.resume`` and ``Runner.load_checkpoint`` (``load_from``) then read weights-only and name a truncated file.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if CheckpointLoader._schemes.get('') is not _load_from_local:
+        CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)

@@ -21,9 +21,11 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         import openmix.mixers  # noqa: F401
         import openmix.models  # noqa: F401
         import openmix.token_labeling  # noqa: F401
-        from openmix.utils.checkpoint import allow_mmengine_checkpoint_globals, register_atomic_local_backend
+        from openmix.utils.checkpoint import (allow_mmengine_checkpoint_globals, register_atomic_local_backend,
+                                              register_checkpoint_loader)
         allow_mmengine_checkpoint_globals()
         register_atomic_local_backend()
+        register_checkpoint_loader()
         _DONE = True
     if init_default_scope:
         from mmengine.registry import DefaultScope

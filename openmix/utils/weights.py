@@ -5,6 +5,8 @@ import torch
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from openmix.utils.checkpoint import load_checkpoint_file
+
 
 def load_model_weights(model: nn.Module, path: str, ema: bool = False) -> None:
     """Load ``state_dict`` (or ``ema_state_dict`` with ``ema=True``) of checkpoint ``path`` into ``model``.
@@ -13,7 +15,7 @@ def load_model_weights(model: nn.Module, path: str, ema: bool = False) -> None:
     A file that is a bare state dict (released weights, e.g. official LV-ViT, which ``TokenLabelClassifier`` converts
     on load) is loaded as it is.
     """
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(path, map_location='cpu')
     key = 'ema_state_dict' if ema else 'state_dict'
     if not ema and key not in checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         checkpoint = {key: checkpoint}
