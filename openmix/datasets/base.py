@@ -56,7 +56,13 @@ class Compose:
 
 
 def find_class_folders(folder: Path, extensions: Sequence[str] = IMG_EXTENSIONS) -> tuple[list[str], list[tuple[str, int]]]:
-    """Sorted class sub-folders of ``folder`` and the ``(path, label)`` of every image under them (recursively)."""
+    """Sorted class sub-folders of ``folder`` and the ``(path, label)`` of every image under them (recursively).
+
+    Raises:
+        EmptyClassFolderError: Some class folders hold images and others none: every sub-folder is a class, so an
+            empty one shifts the labels of the folders sorted after it and adds a class no image has (a 10-class
+            head then gets label 10, or trains on 11 dataset classes). The message names the empty folders.
+    """
     classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith('.'))
     exts = tuple(x.lower() for x in extensions)
     samples = []
@@ -65,7 +71,27 @@ def find_class_folders(folder: Path, extensions: Sequence[str] = IMG_EXTENSIONS)
             dirnames.sort()
             samples.extend((os.path.join(dirpath, f), label) for f in sorted(filenames)
                            if f.lower().endswith(exts) and not f.startswith('.'))
+    if samples:  # all empty: the caller's "no images" error says more
+        check_no_empty_classes(folder, classes, {label for _, label in samples}, extensions)
     return classes, samples
+
+
+class EmptyClassFolderError(ValueError):
+    """A class folder with no images beside folders that have some; the message names the empty folders."""
+
+
+def check_no_empty_classes(folder: Path, classes: Sequence[str], labels_seen: set[int],
+                           extensions: Sequence[str] = IMG_EXTENSIONS) -> None:
+    """Raise :class:`EmptyClassFolderError` naming every folder of ``classes`` (under ``folder``) no label came from."""
+    empty = [folder / c for i, c in enumerate(classes) if i not in labels_seen]
+    if empty:
+        listed = ', '.join(str(p.absolute()) for p in empty[:10]) + (f' (and {len(empty) - 10} more)' if len(empty) > 10
+                                                                     else '')
+        raise EmptyClassFolderError(
+            f'{len(empty)} of the {len(classes)} class folders in {Path(folder).absolute()} hold no images with '
+            f'extensions {tuple(extensions)}: {listed}. Every sub-folder is a class, so an empty one shifts the labels '
+            f'of the folders after it and makes the class count {len(classes)} instead of '
+            f'{len(classes) - len(empty)}: add its images or remove the folder (see {DATASETS_DOC}).')
 
 
 class BaseImageDataset(Dataset):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from openmix.datasets.base import DATASETS_DOC, IMG_EXTENSIONS, BaseImageDataset
+from openmix.datasets.base import DATASETS_DOC, IMG_EXTENSIONS, BaseImageDataset, check_no_empty_classes
 from openmix.datasets.imagenet import _read_classes
 from openmix.registry import DATASETS
 
@@ -69,6 +69,9 @@ class TinyImageNet(BaseImageDataset):
                 raise FileNotFoundError(f'TinyImageNet split train: class folder {sub.absolute()} is missing. {how}')
             images = self._images(sub / 'images') or self._images(sub)
             samples += [(str(p), label) for p in images]
+        if samples:
+            check_no_empty_classes(folder, [w for w, _ in sorted(index.items(), key=lambda kv: kv[1])],
+                                   {label for _, label in samples})
         return samples
 
     def _val(self, folder: Path, index: dict[str, int], how: str) -> list[tuple[str, int]]:
