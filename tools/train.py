@@ -24,10 +24,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from openmix.apis import build_runner, load_config, output_summary
+    from openmix.apis import build_runner, check_training_data, load_config, output_summary
     args = parse_args(argv)
     cfg = load_config(args)
     runner = build_runner(cfg)
+    check_training_data(runner)  # class count vs head, batch vs data: before the lr is scaled for the batch
     runner.train()
     if runner.rank == 0:
         print('\nTraining finished.\n' + output_summary(runner), flush=True)
