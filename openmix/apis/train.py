@@ -52,8 +52,9 @@ def load_config(args: Namespace) -> Config:
     return cfg
 
 
-#: Hooks every openmix run needs whatever the config says: exact resume and the skipped-image report.
-REQUIRED_HOOKS = ('RandomStateHook', 'SkippedImagesHook')
+#: Hooks every openmix run needs whatever the config says: exact resume, the skipped-image report, and the host-side
+#: check of the non-finite guard and of the weights' finiteness at log intervals.
+REQUIRED_HOOKS = ('RandomStateHook', 'SkippedImagesHook', 'NonFiniteCheckHook')
 
 
 def add_required_hooks(cfg: Config) -> None:

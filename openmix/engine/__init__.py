@@ -3,16 +3,16 @@
 Importing this package registers everything in openmix's HOOKS, LOOPS, OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS and
 PARAM_SCHEDULERS (the registries' ``locations`` point here).
 """
-from .hooks import (EMAHook, MixOffHook, RandomStateHook, SafeCheckpointHook, SkippedImagesHook, get_random_state,
-                    set_random_state)
+from .hooks import (EMAHook, MixOffHook, NonFiniteCheckHook, RandomStateHook, SafeCheckpointHook, SkippedImagesHook,
+                    get_random_state, set_random_state)
 from .loops import EMAValLoop
 from .optim_wrappers import GuardedAmpOptimWrapper, GuardedOptimWrapper, NonFiniteGuardMixin
 from .optimizers import OpenmixOptimWrapperConstructor, layer_decay_scales, no_weight_decay_names
 from .schedulers import LinearWarmupLR, LinearWarmupParamScheduler
 
 __all__ = [
-    'EMAHook', 'MixOffHook', 'RandomStateHook', 'SafeCheckpointHook', 'SkippedImagesHook', 'get_random_state',
-    'set_random_state', 'EMAValLoop',
+    'EMAHook', 'MixOffHook', 'NonFiniteCheckHook', 'RandomStateHook', 'SafeCheckpointHook', 'SkippedImagesHook',
+    'get_random_state', 'set_random_state', 'EMAValLoop',
     'GuardedOptimWrapper', 'GuardedAmpOptimWrapper', 'NonFiniteGuardMixin', 'OpenmixOptimWrapperConstructor',
     'layer_decay_scales', 'no_weight_decay_names', 'LinearWarmupLR', 'LinearWarmupParamScheduler',
 ]

@@ -31,7 +31,9 @@ class EMAHook(Hook):
     The update is one fused ``torch._foreach_lerp_`` over the floating-point tensors, on the device and without host
     syncs (mmengine's ``ExponentialMovingAverage`` uses ``momentum = 1 - decay`` for the same rule). Integer buffers
     (BatchNorm's ``num_batches_tracked``) are copied. With gradient accumulation the EMA moves only on iterations
-    where the optimizer stepped, as in timm's ``train.py``.
+    where the optimizer stepped, as in timm's ``train.py``. A step the non-finite guard skipped
+    (``GuardedOptimWrapper.last_step_applied``, a device flag) does not move the EMA either: its weight is zeroed on
+    the device, so the EMA is what it would have been had the batch been dropped.
 
     Args:
         momentum: the decay (timm/DeiT convention, close to 1): weight of the old average.
@@ -97,11 +99,19 @@ class EMAHook(Hook):
             e.copy_(s)
 
     @torch.no_grad()
-    def update(self) -> None:
-        """One EMA step: ``ema += (1 - decay) * (param - ema)`` for averaged tensors, copy for the rest."""
+    def update(self, applied: torch.Tensor | None = None) -> None:
+        """One EMA step: ``ema += (1 - decay) * (param - ema)`` for averaged tensors, copy for the rest.
+
+        Args:
+            applied: optional device bool; where False the averaged tensors stay as they are (no host sync).
+        """
         avg_e, avg_s, cp_e, cp_s = self._pairs()
-        if avg_e:
+        if avg_e and applied is None:
             torch._foreach_lerp_(avg_e, avg_s, 1.0 - self.decay)
+        elif avg_e:
+            # a 0-dim tensor weight would be read on the host (lerp has no Tensor-scalar overload): expand it instead
+            weight = applied.to(device=avg_e[0].device, dtype=torch.float32) * (1.0 - self.decay)
+            torch._foreach_lerp_(avg_e, avg_s, [weight.to(e.dtype).expand_as(e) for e in avg_e])
         for e, s in zip(cp_e, cp_s):
             e.copy_(s)
 
@@ -113,7 +123,7 @@ class EMAHook(Hook):
         if runner.iter + 1 < self.begin_iter:
             self.copy_from_model()
         elif (runner.iter + 1) % self.interval == 0:
-            self.update()
+            self.update(getattr(optim_wrapper, 'last_step_applied', None))
 
     # ---------------------------------------------------------------- checkpoints
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
