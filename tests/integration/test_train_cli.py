@@ -59,7 +59,7 @@ def test_cfg_options_are_literals_not_code(tmp_path, demo_root):
                                   "custom_hooks=[dict(type='EMAHook', momentum=0.9, begin=(1, -2))]"]))
     assert cfg.train_cfg.max_epochs == 7 and cfg.model.mixer.probs == [0.2, 0.8]
     assert cfg.custom_hooks[0] == dict(type='EMAHook', momentum=0.9, begin=(1, -2))  # dict(...) of literals
-    assert [h['type'] for h in cfg.custom_hooks[1:]] == ['RandomStateHook', 'SkippedImagesHook']
+    assert [h['type'] for h in cfg.custom_hooks[1:4]] == ['RandomStateHook', 'SkippedImagesHook', 'NonFiniteCheckHook']
     assert cfg.work_dir == "__import__('os').getcwd()"  # kept as a string, never evaluated
 
 
