@@ -5,7 +5,8 @@
 
 ``--method`` replaces the config's mixer by that registered mixer with its defaults (``--method "FMix(alpha=1)"``
 style arguments are not parsed: use ``--cfg-options model.mixer=...`` for full control). With a TransMix label
-assigner the fifth column overlays the class attention on the mix and each row prints area lam vs TransMix lam
+assigner and a ``RandomMix`` that includes CutMix (``configs/demo.py``), the CutMix member is drawn by default (only
+its batches get the TransMix label; ``--method Mixup`` shows the other member), the fifth column overlays the class attention on the mix and each row prints area lam vs TransMix lam
 (the weight of image A); with a checkpoint the attention is the trained model's.
 
 For an AutoMix/SAMix config (``configs/demo_automix.py``, ``configs/mixups/*_automix.py``) the pairs and lam are
@@ -34,6 +35,36 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE')
     return parser.parse_args(argv)
+
+
+def _attention_labels(model) -> bool:
+    """Whether the model's label assigner reads class attention (TransMix), i.e. labels box batches differently."""
+    return getattr(getattr(model, 'label_assigner', None), 'probe', None) is not None
+
+
+def shown_mixer_cfg(mixer_cfg: dict, attention_labels: bool) -> tuple[dict, str | None]:
+    """The mixer to draw by default: the config's, or with TransMix labels its CutMix member, and a note saying so.
+
+    A TransMix config mixes with ``RandomMix(Mixup, CutMix)``, and only the CutMix batches get the attention label; a
+    Mixup draw would show a flat mask and no TransMix value, so the CutMix member (with the wrapper's pairing) is
+    shown. ``--method Mixup`` shows the other member.
+    """
+    from openmix.mixers.random_mix import openmixup_mixers
+    mixer_cfg = dict(mixer_cfg)
+    if not attention_labels or mixer_cfg.get('type') != 'RandomMix':
+        return mixer_cfg, None
+    members = mixer_cfg.get('mixers')
+    if members is None and mixer_cfg.get('mix_mode') is not None:
+        members = openmixup_mixers(mixer_cfg['mix_mode'], mixer_cfg.get('mix_alpha'))
+    cutmix = next((dict(m) for m in members or () if isinstance(m, dict) and m.get('type') == 'CutMix'
+                   and m.get('alpha', 1.0) != 0), None)
+    if cutmix is None:
+        return mixer_cfg, None
+    cutmix.update(prob=1.0, **{k: mixer_cfg[k] for k in ('pairing',) if k in mixer_cfg})
+    others = ', '.join(m.get('type', '?') for m in members if isinstance(m, dict) and m.get('type') != 'CutMix')
+    other = others.split(',')[0] or 'Mixup'
+    return cutmix, (f'showing the CutMix member of the config\'s RandomMix ({cutmix}): its batches get the TransMix '
+                    f'label; the config also draws {others or "nothing else"} (--method {other} to see it)')
 
 
 def _to_image(t, mean, std):
@@ -77,7 +108,10 @@ def main(argv=None) -> str:
     elif model.mixer is None:
         raise SystemExit(f'{args.config} has no model.mixer: pass --method (e.g. --method CutMix)')
     else:
-        model.mixer = MIXERS.build(dict(cfg.model.mixer, seed=args.seed))
+        shown, note = shown_mixer_cfg(cfg.model.mixer, attention_labels=_attention_labels(model))
+        model.mixer = MIXERS.build(dict(shown, seed=args.seed))
+        if note:
+            print(note)
     model.eval()
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     n = min(args.num, len(dataset))
@@ -146,6 +180,7 @@ def main(argv=None) -> str:
         if learned:
             text += f'  learned mask: A share {1 - learned_mask[i].mean():.3f}'
         draw.text((4, y + tile + 2), text, fill='black')
+        print(f'row {i}: {text}')
     sheet.save(args.out)
     print(f'wrote {args.out} ({n} rows: {", ".join(titles)})')
     return args.out

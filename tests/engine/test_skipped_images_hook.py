@@ -15,6 +15,7 @@ def test_skipped_images_are_counted_per_epoch_and_in_total():
     hook.after_train_iter(runner, 1, dict(data_samples=dict(gt_label=torch.zeros(2))))  # no skip_corrupt: ignored
     hook.after_train_epoch(runner)
     msg = runner.logger.warning.call_args[0][0]
+    assert msg.startswith('epoch 2: ')  # runner.epoch=1 during the second epoch, which the log calls [2]
     assert 'skipped 3 unreadable image(s)' in msg and '3 in this run so far' in msg
     runner.message_hub.update_info.assert_called_with('skipped_images', 3)
     runner.logger.reset_mock()

@@ -35,7 +35,7 @@ class SkippedImagesHook(Hook):
         all_reduce(count)  # no-op without a process group
         n = int(count.item())
         self.total_skipped += n
-        if n:
-            runner.logger.warning(f'epoch {runner.epoch}: skipped {n} unreadable image(s) (named in the log above); '
-                                  f'{self.total_skipped} in this run so far')
+        if n:  # runner.epoch counts finished epochs and is bumped after this hook; the log numbers epochs from 1
+            runner.logger.warning(f'epoch {runner.epoch + 1}: skipped {n} unreadable image(s) (named in the log '
+                                  f'above); {self.total_skipped} in this run so far')
         runner.message_hub.update_info('skipped_images', self.total_skipped)
