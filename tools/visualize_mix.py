@@ -6,8 +6,9 @@
 ``--method`` replaces the config's mixer by that registered mixer with its defaults (``--method "FMix(alpha=1)"``
 style arguments are not parsed: use ``--cfg-options model.mixer=...`` for full control). With a TransMix label
 assigner and a ``RandomMix`` that includes CutMix (``configs/demo.py``), the CutMix member is drawn by default (only
-its batches get the TransMix label; ``--method Mixup`` shows the other member), the fifth column overlays the class attention on the mix and each row prints area lam vs TransMix lam
-(the weight of image A); with a checkpoint the attention is the trained model's.
+its batches get the TransMix label; ``--method Mixup`` shows the other member), the fifth column overlays the class
+attention on the mix and each row prints area lam vs TransMix lam (the weight of image A); with a checkpoint the
+attention is the trained model's.
 
 For an AutoMix/SAMix config (``configs/demo_automix.py``, ``configs/mixups/*_automix.py``) the pairs and lam are
 drawn by CutMix (or ``--method``) and two more columns show the learned MixBlock's mix and mask for the same pairs
