@@ -56,9 +56,11 @@ def test_cfg_options_are_literals_not_code(tmp_path, demo_root):
     cfg = load_config(parse_args([str(tiny_demo_config(tmp_path, demo_root)), '--cfg-options',
                                   'train_cfg.max_epochs=7', 'model.mixer.probs=[0.2,0.8]',
                                   "work_dir=__import__('os').getcwd()",
-                                  "custom_hooks=[dict(type='EMAHook', momentum=0.9, begin=(1, -2))]"]))
+                                  "custom_hooks=[dict(type='EMAHook', momentum=0.9, begin_iter=-2)]",
+                                  'val_evaluator.topk=(1, 3)']))
     assert cfg.train_cfg.max_epochs == 7 and cfg.model.mixer.probs == [0.2, 0.8]
-    assert cfg.custom_hooks[0] == dict(type='EMAHook', momentum=0.9, begin=(1, -2))  # dict(...) of literals
+    assert cfg.custom_hooks[0] == dict(type='EMAHook', momentum=0.9, begin_iter=-2)  # dict(...) of literals
+    assert cfg.val_evaluator.topk == (1, 3)
     assert [h['type'] for h in cfg.custom_hooks[1:4]] == ['RandomStateHook', 'SkippedImagesHook', 'NonFiniteCheckHook']
     assert cfg.work_dir == "__import__('os').getcwd()"  # kept as a string, never evaluated
 
