@@ -13,6 +13,7 @@ import difflib
 import inspect
 import re
 import textwrap
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -113,8 +114,8 @@ def _annotation_types(annotation: Any) -> set[type] | None:
         if all(p in _NUMERIC or p == 'None' for p in parts):
             return {_NUMERIC[p] for p in parts if p != 'None'}
         return None
-    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, getattr(
-        __import__('types'), 'UnionType', None)) else (annotation,)
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (
+        annotation,)
     if all(a in (int, float, bool, type(None)) for a in args):
         return {a for a in args if a is not type(None)}
     return None
