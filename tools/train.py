@@ -23,16 +23,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def main(argv=None) -> int:
+    """Train; returns the exit status: 0, or ``PREEMPTED_EXIT_CODE`` (75) after SIGTERM/SIGUSR1 and a checkpoint."""
     from openmix.apis import build_runner, check_training_data, load_config, output_summary
+    from openmix.engine import TrainingPreempted
     args = parse_args(argv)
     cfg = load_config(args)
     runner = build_runner(cfg)
     check_training_data(runner)  # class count vs head, batch vs data: before the lr is scaled for the batch
-    runner.train()
+    try:
+        runner.train()
+    except TrainingPreempted as stop:  # logged with the checkpoint's path; resume with --resume
+        return stop.exit_code
     if runner.rank == 0:
         print('\nTraining finished.\n' + output_summary(runner), flush=True)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -48,6 +48,7 @@ def load_config(args: Namespace) -> Config:
         randomness['deterministic'] = True
     cfg.randomness = randomness
     add_required_hooks(cfg)
+    use_preemptible_loop(cfg)
     check_config_types(cfg)
     return cfg
 
@@ -63,6 +64,25 @@ def add_required_hooks(cfg: Config) -> None:
     present = {h.get('type') for h in hooks if isinstance(h, dict)}
     hooks += [dict(type=t) for t in REQUIRED_HOOKS if t not in present]
     cfg.custom_hooks = hooks
+
+
+def use_preemptible_loop(cfg: Config) -> None:
+    """Run epoch-based training in ``PreemptibleTrainLoop`` and add its ``PreemptionHook``.
+
+    SIGTERM/SIGUSR1 then write ``epoch_{E}_iter_{I}.pth`` and exit with ``PREEMPTED_EXIT_CODE`` (75), and
+    ``--resume`` continues inside the epoch. Iteration-based and custom loops are left as configured.
+    """
+    train_cfg = cfg.get('train_cfg')
+    if not train_cfg:
+        return
+    loop = train_cfg.get('type', 'EpochBasedTrainLoop' if train_cfg.get('by_epoch', True) else None)
+    if loop not in ('EpochBasedTrainLoop', 'PreemptibleTrainLoop'):
+        return
+    train_cfg.pop('by_epoch', None)  # mmengine refuses `type` together with `by_epoch`
+    train_cfg['type'] = 'PreemptibleTrainLoop'
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, dict) and h.get('type') == 'PreemptionHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='PreemptionHook')]
 
 
 def build_runner(cfg: Config):

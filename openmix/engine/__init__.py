@@ -5,12 +5,15 @@ PARAM_SCHEDULERS (the registries' ``locations`` point here).
 """
 from .hooks import (EMAHook, MixOffHook, NonFiniteCheckHook, RandomStateHook, SafeCheckpointHook, SkippedImagesHook,
                     get_random_state, set_random_state)
-from .loops import EMAValLoop
+from .hooks import PreemptionHook
+from .loops import EMAValLoop, PreemptibleTrainLoop
+from .preemption import PREEMPTED_EXIT_CODE, PreemptionSignal, TrainingPreempted
 from .optim_wrappers import GuardedAmpOptimWrapper, GuardedOptimWrapper, NonFiniteGuardMixin
 from .optimizers import OpenmixOptimWrapperConstructor, layer_decay_scales, no_weight_decay_names
 from .schedulers import LinearWarmupLR, LinearWarmupParamScheduler
 
 __all__ = [
+    'PreemptibleTrainLoop', 'PreemptionHook', 'PREEMPTED_EXIT_CODE', 'PreemptionSignal', 'TrainingPreempted',
     'EMAHook', 'MixOffHook', 'NonFiniteCheckHook', 'RandomStateHook', 'SafeCheckpointHook', 'SkippedImagesHook',
     'get_random_state', 'set_random_state', 'EMAValLoop',
     'GuardedOptimWrapper', 'GuardedAmpOptimWrapper', 'NonFiniteGuardMixin', 'OpenmixOptimWrapperConstructor',

@@ -2,9 +2,10 @@
 from .checkpoint_hook import SafeCheckpointHook
 from .ema_hook import EMAHook
 from .mix_off_hook import MixOffHook
+from .preemption_hook import PreemptionHook
 from .nonfinite_check_hook import NonFiniteCheckHook
 from .skipped_images_hook import SkippedImagesHook
 from .random_state_hook import RandomStateHook, get_random_state, set_random_state
 
 __all__ = ['EMAHook', 'NonFiniteCheckHook', 'MixOffHook', 'RandomStateHook', 'get_random_state', 'set_random_state',
-           'SkippedImagesHook', 'SafeCheckpointHook']
+           'SkippedImagesHook', 'SafeCheckpointHook', 'PreemptionHook']

@@ -95,8 +95,9 @@ class RandomStateHook(Hook):
       hold the pre-validation states.
     * Under DDP only rank 0 writes the checkpoint, but generators differ per rank (mixers are seeded with the rank),
       so at the end of each training epoch the states of all ranks are gathered (one small ``all_gather_object``
-      per epoch) and saved; each rank restores its own. Checkpoints written at another point (iteration-based
-      checkpointing) hold rank 0's states, which every rank then restores.
+      per epoch) and saved; each rank restores its own. The preemption checkpoint gathers them too (``gather``).
+      Checkpoints written at another point (iteration-based checkpointing) hold rank 0's states, which every rank
+      then restores.
     """
 
     priority = 'LOW'  # after_train_epoch before CheckpointHook (VERY_LOW) writes the checkpoint
@@ -112,9 +113,16 @@ class RandomStateHook(Hook):
     def _states(self, runner) -> dict:
         return self._held if self._held is not None else get_random_state(self._model(runner))
 
-    def after_train_epoch(self, runner) -> None:
+    def gather(self, runner) -> None:
+        """Collect the states of every rank for the next checkpoint at ``runner.iter`` (collective under DDP).
+
+        Called at the end of each training epoch, and by ``PreemptibleTrainLoop`` before its mid-epoch checkpoint.
+        """
         if get_world_size() > 1:
             self._gathered = (runner.iter, all_gather_object(self._states(runner)))
+
+    def after_train_epoch(self, runner) -> None:
+        self.gather(runner)
 
     def before_val(self, runner) -> None:
         self._held = get_random_state(self._model(runner))
