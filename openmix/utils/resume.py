@@ -148,6 +148,8 @@ def pick_resume_checkpoint(work_dir: str) -> str | None:
     """:func:`find_resume_checkpoint`, logging the choice and the reason; None means start from scratch."""
     from mmengine.logging import print_log
     path, why = find_resume_checkpoint(work_dir)
+    if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) != '0':  # every rank decides alike; one tells
+        return path
     if path is None:
         print_log(f'--resume: {why}; starting from scratch', logger='current', level=logging.WARNING)
     else:
