@@ -13,9 +13,9 @@ from .optimizers import OpenmixOptimWrapperConstructor, layer_decay_scales, no_w
 from .schedulers import LinearWarmupLR, LinearWarmupParamScheduler
 
 __all__ = [
-    'PreemptibleTrainLoop', 'PreemptionHook', 'PREEMPTED_EXIT_CODE', 'PreemptionSignal', 'TrainingPreempted',
     'EMAHook', 'MixOffHook', 'NonFiniteCheckHook', 'RandomStateHook', 'SafeCheckpointHook', 'SkippedImagesHook',
-    'get_random_state', 'set_random_state', 'EMAValLoop',
+    'get_random_state', 'set_random_state', 'EMAValLoop', 'PreemptibleTrainLoop', 'PreemptionHook',
+    'PREEMPTED_EXIT_CODE', 'PreemptionSignal', 'TrainingPreempted',
     'GuardedOptimWrapper', 'GuardedAmpOptimWrapper', 'NonFiniteGuardMixin', 'OpenmixOptimWrapperConstructor',
     'layer_decay_scales', 'no_weight_decay_names', 'LinearWarmupLR', 'LinearWarmupParamScheduler',
 ]

@@ -2,8 +2,8 @@
 from .checkpoint_hook import SafeCheckpointHook
 from .ema_hook import EMAHook
 from .mix_off_hook import MixOffHook
-from .preemption_hook import PreemptionHook
 from .nonfinite_check_hook import NonFiniteCheckHook
+from .preemption_hook import PreemptionHook
 from .skipped_images_hook import SkippedImagesHook
 from .random_state_hook import RandomStateHook, get_random_state, set_random_state
 
