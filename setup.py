@@ -16,8 +16,8 @@ setup(
     include_package_data=True,
     # torch and torchvision must come as a matching pair; on a CPU-only machine install them first (see README).
     install_requires=[
-        'torch>=2.1',
-        'torchvision>=0.16',
+        'torch>=2.6',  # torch.nn.utils.get_total_norm, weights-only loading by default
+        'torchvision>=0.21',
         'timm>=1.0.15',
         'mmengine>=0.10.4,<0.11',
         'mmcv-lite>=2.1',

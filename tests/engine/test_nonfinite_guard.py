@@ -152,11 +152,23 @@ def test_fused_guard_reads_nothing_on_the_host_per_step(opt):
 
 
 def test_unfused_guard_reads_the_flag_once_per_step():
-    model, ow = toy('skip', 'AdamW', False)
-    with HostReads() as reads:
-        for _ in range(3):
-            ow.update_params(loss_of(model))
-    assert reads.count == 3
+    """One host read per step on top of what the unfused optimizer itself reads (its step counts, torch-version
+    dependent), counted against mmengine's plain OptimWrapper on the same model."""
+    counts = []
+    for wrapper in ('GuardedOptimWrapper', 'OptimWrapper'):
+        model, ow = toy('skip', 'AdamW', False, wrapper=wrapper) if wrapper != 'OptimWrapper' else _plain('AdamW')
+        with HostReads() as reads:
+            for _ in range(3):
+                ow.update_params(loss_of(model))
+        counts.append(reads.count)
+    assert counts[0] - counts[1] == 3
+
+
+def _plain(opt):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = getattr(torch.optim, opt)(model.parameters(), lr=0.1, fused=False, weight_decay=0.05)
+    return model, OPTIM_WRAPPERS.build(dict(type='OptimWrapper', optimizer=optimizer))
 
 
 def test_rejects_unknown_mode():
