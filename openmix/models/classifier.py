@@ -29,6 +29,11 @@ class ImageClassifier(BaseModel):
         label_smoothing: epsilon of the smoothed one-hot targets (applied whether or not a batch is mixed).
         data_preprocessor: ``ClsDataPreprocessor`` config.
         init_cfg: mmengine init config.
+
+    Differences from the reference code (OpenMixup ``MixUpClassification``, timm/DeiT ``train_one_epoch``): the
+    classifier only orders the steps; the methods' differences are listed in their own classes. The loss is the
+    cross-entropy of the mixed soft target, where OpenMixup computes ``lam * CE(y_a) + (1 - lam) * CE(y_b)``: equal by
+    linearity (to float rounding), as DeiT's ``SoftTargetCrossEntropy`` is.
     """
 
     def __init__(self, backbone: dict, head: dict, loss: dict | None = None, mixer: dict | None = None,

@@ -26,6 +26,11 @@ class TimmBackbone(nn.Module):
         >>> backbone = TimmBackbone('vit_tiny_patch16_224', img_size=32, patch_size=8)
         >>> backbone(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 192])
+
+    Differences from the reference code: the papers' and OpenMixup's rows train their own model code (DeiT's and
+    TransMix's timm 0.3-0.5 forks, OpenMixup's mmcls-style ``ResNet``/``ResNet_CIFAR``); here every backbone is the
+    stock timm model of today with timm's initialisation. Not compared with recorded output; no flag (LV-ViT, whose
+    official model is compared, is the exception: see ``convert_official_lvvit``).
     """
 
     def __init__(self, model_name: str, checkpoint: str | None = None, cifar_stem: bool = False, **kwargs) -> None:
