@@ -3,6 +3,7 @@ from . import transforms  # noqa: F401
 from .base import BaseImageDataset, CorruptImageError, EmptyClassFolderError, load_rgb
 from .cifar import CIFAR10, CIFAR100
 from .demo import DemoShapes, generate_demo_dataset
+from .device_randaugment import DeviceRandAugment
 from .imagenet import ImageFolder, ImageNet
 from .samplers import RepeatAugSampler
 from .synthetic import SyntheticImages
@@ -11,4 +12,4 @@ from .worker import seed_worker
 
 __all__ = ['BaseImageDataset', 'CorruptImageError', 'EmptyClassFolderError', 'load_rgb', 'CIFAR10', 'CIFAR100',
            'DemoShapes', 'generate_demo_dataset', 'ImageFolder', 'ImageNet', 'RepeatAugSampler', 'SyntheticImages',
-           'TinyImageNet', 'seed_worker']
+           'TinyImageNet', 'seed_worker', 'DeviceRandAugment']

@@ -78,15 +78,24 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
         mean, std: per-channel statistics in 0-255 units (ImageNet by default).
         random_erasing: ``BatchRandomErasing`` kwargs (e.g. ``dict(prob=0.25, mode='pixel')``) or None.
         channels_last: return inputs in channels-last memory format (faster convolutions on GPUs).
+        device_augment: a device transform config applied (in training) to the uint8 batch before normalising,
+            e.g. ``dict(type='DeviceRandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104))``;
+            a module that owns ``generator`` has its state saved in checkpoints by ``RandomStateHook``.
     """
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 random_erasing: dict | None = None, channels_last: bool = False) -> None:
+                 random_erasing: dict | None = None, channels_last: bool = False,
+                 device_augment: dict | None = None) -> None:
         super().__init__()
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.random_erasing = BatchRandomErasing(**random_erasing) if random_erasing else None
         self.channels_last = channels_last
+        if device_augment is not None:
+            from openmix.registry import TRANSFORMS
+            import openmix.datasets  # noqa: F401  (registers the device transforms)
+            device_augment = TRANSFORMS.build(device_augment)
+        self.device_augment = device_augment
 
     def get_rng_state(self) -> dict | None:
         return self.random_erasing.rng.bit_generator.state if self.random_erasing else None
@@ -98,6 +107,8 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)  # non-blocking copy to self.device
         inputs = data['inputs']
+        if training and self.device_augment is not None:
+            inputs = self.device_augment(inputs)
         if not inputs.is_floating_point():
             inputs = inputs.float()
         inputs = (inputs - self.mean) / self.std
