@@ -15,12 +15,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0}
 
 
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except Exception:  # noqa: BLE001 - absent or broken: reported as None
+        return None
+
+
 def describe_env(device: torch.device, dtype: str) -> dict:
-    import mmengine
-    import timm
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'
-    return dict(device=name, device_type=device.type, dtype=dtype, torch=torch.__version__, timm=timm.__version__,
-                mmengine=mmengine.__version__, threads=torch.get_num_threads(), python=platform.python_version())
+    return dict(device=name, device_type=device.type, dtype=dtype, torch=torch.__version__, timm=_version('timm'),
+                mmengine=_version('mmengine'), threads=torch.get_num_threads(), python=platform.python_version(),
+                torchvision=_version('torchvision'), mmcv=_version('mmcv'), cuda=torch.version.cuda,
+                cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None)
 
 
 def peak_tflops(device: torch.device) -> float | None:
@@ -65,6 +72,35 @@ def timed(fn, iters: int, warmup: int, device: torch.device) -> float:
         fn()
     sync(device)
     return (time.perf_counter() - start) / iters
+
+
+def timed_rounds(fns: dict, iters: int, warmup: int, rounds: int, device: torch.device) -> dict[str, list[float]]:
+    """Seconds per call of each of ``fns`` (name -> callable) in ``rounds`` alternating rounds (every function timed
+    over ``iters`` calls in turn, after ``warmup`` calls of each), so drift and noise hit all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(timed(fn, iters, 0, device))
+    return times
+
+
+def spread_ms(seconds: list[float]) -> dict:
+    """``min_ms``, ``median_ms``, ``max_ms`` of per-call times in seconds."""
+    import statistics
+    return dict(min_ms=round(min(seconds) * 1e3, 3), median_ms=round(statistics.median(seconds) * 1e3, 3),
+                max_ms=round(max(seconds) * 1e3, 3))
+
+
+def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int, iters: int = 10, warmup: int = 3) -> float:
+    """Measured dense matmul rate (TFLOP/s) of ``n x n @ n x n`` in ``dtype``: the MFU peak where no vendor figure
+    is known (CPUs, unlisted GPUs), and a check of the listed one."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    sec = timed(lambda: a @ b, iters, warmup, device)
+    return 2 * n ** 3 / sec / 1e12
 
 
 def loader_images_per_s(loader_cfg: dict, batches: int) -> tuple[int, float]:
