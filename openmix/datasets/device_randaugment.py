@@ -46,9 +46,12 @@ RAND_INCREASING_TRANSFORMS = ('AutoContrast', 'Equalize', 'Invert', 'Rotate', 'P
 
 _POINT = ('AutoContrast', 'Equalize', 'Invert', 'Posterize', 'Solarize', 'SolarizeAdd')
 _ENHANCE = ('Color', 'Contrast', 'Brightness', 'Sharpness')
-_AFFINE = ('Rotate', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'TranslateXRel', 'TranslateYRel')
-#: op name (timm's, ``Increasing`` variants included) -> 'point' | 'enhance' | 'affine'
-OP_FAMILY = {name: fam for fam, names in (('point', _POINT), ('enhance', _ENHANCE), ('affine', _AFFINE))
+_AFFINE = ('Rotate',)
+_SHIFT_X = ('ShearX', 'TranslateX', 'TranslateXRel')  # rows stay rows: 4 taps instead of 16
+_SHIFT_Y = ('ShearY', 'TranslateY', 'TranslateYRel')
+_FAMILIES = ('point', 'enhance', 'affine', 'shift_x', 'shift_y')
+#: op name (timm's, ``Increasing`` variants included) -> one of ``_FAMILIES``
+OP_FAMILY = {name: fam for fam, names in zip(_FAMILIES, (_POINT, _ENHANCE, _AFFINE, _SHIFT_X, _SHIFT_Y))
              for name in names}
 OP_FAMILY.update({n + 'Increasing': OP_FAMILY[n] for n in ('Posterize', 'Solarize') + _ENHANCE})
 _SIGNED = {'Rotate', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'TranslateXRel', 'TranslateYRel',
@@ -161,7 +164,7 @@ def _smooth(x: torch.Tensor) -> torch.Tensor:
     """Pillow's ``filter(ImageFilter.SMOOTH)``: 3x3 kernel / 13 rounded, one-pixel border copied unchanged."""
     n, c, h, w = x.shape
     xf = x.float().reshape(n * c, 1, h, w)
-    inner = torch.nn.functional.conv2d(xf, _SMOOTH.to(x.device).view(1, 1, 3, 3))
+    inner = torch.nn.functional.conv2d(xf, _SMOOTH.to(x.device, non_blocking=True).view(1, 1, 3, 3))
     inner = torch.floor(inner + 0.5).clamp(0, 255)
     out = xf.clone()
     out[..., 1:-1, 1:-1] = inner
@@ -222,7 +225,7 @@ def _cubic(v1, v2, v3, v4, d):
 
 
 def affine_warp(x: torch.Tensor, matrix: torch.Tensor, fill: Sequence[float],
-                interpolation: str = 'bicubic') -> torch.Tensor:
+                interpolation: str = 'bicubic', axis: str | None = None) -> torch.Tensor:
     """Pillow's ``Image.transform(size, AFFINE, matrix, resample, fillcolor=fill)`` on a uint8 batch.
 
     Args:
@@ -231,6 +234,8 @@ def affine_warp(x: torch.Tensor, matrix: torch.Tensor, fill: Sequence[float],
             at ``(a X + b Y + c, d X + e Y + f)``, in pixels with centres at ``i + .5``.
         fill: per-channel colour where that point is outside ``[0, W) x [0, H)``.
         interpolation: ``'nearest'``, ``'bilinear'`` or ``'bicubic'`` (Pillow's filters; border neighbours clamped).
+        axis: ``'x'`` when every matrix keeps rows (``d = 0, e = 1, f = 0``: ShearX, TranslateX), ``'y'`` when it
+            keeps columns; the other axis then falls on pixel centres and needs no taps (same result, fewer gathers).
 
     Returns:
         uint8 ``(n, C, H, W)``.
@@ -256,26 +261,31 @@ def affine_warp(x: torch.Tensor, matrix: torch.Tensor, fill: Sequence[float],
         dx, dy = (fx - x0).unsqueeze(1), (fy - y0).unsqueeze(1)
         x0, y0 = x0.long(), y0.long()
         if interpolation == 'bilinear':
-            rows = [pick(y0 + i, x0) + (pick(y0 + i, x0 + 1) - pick(y0 + i, x0)) * dx for i in (0, 1)]
-            out = rows[0] + (rows[1] - rows[0]) * dy
+            taps = {None: ((0, 1), (0, 1)), 'x': ((0,), (0, 1)), 'y': ((0, 1), (0,))}[axis]
+
+            def lerp(v, d):
+                return v[0] if len(v) == 1 else v[0] + (v[1] - v[0]) * d
         elif interpolation == 'bicubic':
-            rows = [_cubic(*(pick(y0 + i, x0 + j) for j in (-1, 0, 1, 2)), dx) for i in (-1, 0, 1, 2)]
-            out = _cubic(*rows, dy)
+            taps = {None: ((-1, 0, 1, 2),) * 2, 'x': ((0,), (-1, 0, 1, 2)), 'y': ((-1, 0, 1, 2), (0,))}[axis]
+
+            def lerp(v, d):
+                return v[0] if len(v) == 1 else _cubic(*v, d)
         else:
             raise ValueError(f"interpolation must be 'nearest', 'bilinear' or 'bicubic', got {interpolation!r}")
+        out = lerp([lerp([pick(y0 + i, x0 + j) for j in taps[1]], dx) for i in taps[0]], dy)
         out = torch.trunc(out.clamp(0, 255))
-    fill_t = torch.tensor(fill, dtype=torch.float32, device=x.device).view(1, c, 1, 1)
+    fill_t = torch.tensor(fill, dtype=torch.float32).to(x.device, non_blocking=True).view(1, c, 1, 1)
     return torch.where(inside.unsqueeze(1), out, fill_t).to(torch.uint8)
 
 
 def _affine_ops(x: torch.Tensor, names: Sequence[str], kind: torch.Tensor, arg: torch.Tensor, fill: Sequence[float],
-                interpolation: str) -> torch.Tensor:
+                interpolation: str, axis: str | None = None) -> torch.Tensor:
     h, w = x.shape[-2:]
     mat = None
     for k, name in enumerate(names):
         mat_k = _affine_matrix(name, arg, h, w)
         mat = mat_k if mat is None else torch.where((kind == k).view(-1, 1), mat_k, mat)
-    return affine_warp(x, mat, fill, interpolation)
+    return affine_warp(x, mat, fill, interpolation, axis)
 
 
 def apply_op(name: str, x: torch.Tensor, arg: torch.Tensor | float = 0., fill: Sequence[float] = (128, 128, 128),
@@ -294,7 +304,8 @@ def _run_family(family: str, x, names, kind, arg, fill, interpolation):
         return _point_ops(x, names, kind, arg)
     if family == 'enhance':
         return _enhance_ops(x, names, kind, arg)
-    return _affine_ops(x, names, kind, arg.cpu() if x.device.type == 'mps' else arg, fill, interpolation)
+    axis = {'affine': None, 'shift_x': 'x', 'shift_y': 'y'}[family]
+    return _affine_ops(x, names, kind, arg, fill, interpolation, axis)
 
 
 # ------------------------------------------------------------------------------------------------------- the policy
@@ -387,7 +398,7 @@ class DeviceRandAugment(nn.Module):
         families = [OP_FAMILY[name] for name in self.names]
         for layer in range(self.num_layers):
             op, applied, arg = p['op'][:, layer], p['applied'][:, layer], p['arg'][:, layer]
-            for family in ('point', 'enhance', 'affine'):
+            for family in _FAMILIES:
                 members = [k for k, f in enumerate(families) if f == family]
                 sel = applied & torch.isin(op, torch.tensor(members))
                 rows = sel.nonzero().flatten()  # host tensor: no device sync
