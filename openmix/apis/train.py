@@ -94,6 +94,8 @@ def build_runner(cfg: Config):
     if runner is None:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)
+    from openmix.datasets.device_loader import install_device_resident
+    install_device_resident(runner)  # train_dataloader.device_resident=True: data and augmentation on the device
     return runner
 
 

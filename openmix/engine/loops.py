@@ -253,6 +253,8 @@ class PreemptibleTrainLoop(EpochBasedTrainLoop):
             self._loader_rng = loader_rng
         if start == 0:
             return iter(loader), lambda: None
+        if callable(getattr(loader, 'iter_from', None)):  # a loader that starts at a batch itself (device-resident)
+            return loader.iter_from(start), lambda: None
         batch_sampler = getattr(loader, 'batch_sampler', None)
         if batch_sampler is None or not hasattr(batch_sampler, 'sampler') or not hasattr(batch_sampler, 'batch_size'):
             raise RuntimeError(f'PreemptibleTrainLoop cannot resume inside an epoch with the batch sampler '
