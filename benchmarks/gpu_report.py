@@ -56,7 +56,7 @@ COST = {'model_step': (60, 8), 'mixers': (30, 3), 'step_ratios': (60, 6), 'train
 # End-to-end input paths of issue 12 items 2 and 4. Each runs when its code is importable here; ``options`` are the
 # tools/train.py --cfg-options that select it (a callable of the sizes), owned by the code that adds the path.
 OPTIONAL_PATHS = {
-    'device_resident': dict(probe=['openmix.datasets.device_resident', 'openmix.datasets.device'],
+    'device_resident': dict(probe=['openmix.datasets.device_loader', 'openmix.datasets.device_resident'],
                             hook='GPU_REPORT_OPTIONS'),
     'packed_store': dict(probe=['openmix.datasets.packed'], hook='GPU_REPORT_OPTIONS'),
 }
@@ -321,7 +321,8 @@ def section_train_e2e(ctx) -> dict:
         module, reason = probe_path(spec)
         hook = getattr(module, spec['hook'], None) if module else None
         if module is not None and hook is None:
-            reason = f'{module.__name__} exists but defines no {spec["hook"]}(sizes) -> --cfg-options list'
+            reason = (f'not available in this checkout: {module.__name__} defines no {spec["hook"]}(sizes) '
+                      f'(the --cfg-options that select this path for tools/train.py at these sizes)')
         if reason:
             rows.append(dict(name=name, status=reason))
             continue
