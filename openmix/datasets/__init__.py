@@ -3,7 +3,7 @@ from . import transforms  # noqa: F401
 from .base import BaseImageDataset, CorruptImageError, EmptyClassFolderError, load_rgb
 from .cifar import CIFAR10, CIFAR100
 from .demo import DemoShapes, generate_demo_dataset
-from .device_randaugment import DeviceRandAugment
+from .device_ops import DeviceRandAugment
 from .imagenet import ImageFolder, ImageNet
 from .samplers import RepeatAugSampler
 from .synthetic import SyntheticImages

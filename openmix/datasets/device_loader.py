@@ -7,7 +7,8 @@ DataLoader by a :class:`DeviceResidentLoader` built from the same ``train_datalo
 size) is copied to the runner's device as one ``(N, 3, H, W)`` uint8 tensor; each epoch one permutation (mmengine
 ``DefaultSampler``'s: ``torch.randperm`` seeded with ``seed + epoch``, padded to a multiple of the world size, rank
 ``r`` taking ``r::world``) picks the batches, and the dataset's ``pipeline`` runs as batched device ops
-(:class:`~openmix.datasets.device_ops.DevicePipeline`). No CPU workers.
+(:class:`~openmix.datasets.device_ops.DevicePipeline`: RandomCrop, flip, RandomResizedCrop, ColorJitter and
+timm's RandAugment, so DeiT's whole recipe, with random erasing and mixing after it in the model). No CPU workers.
 
 Batches follow the data contract, ``dict(inputs=uint8 (B, 3, H, W), data_samples=dict(gt_label=(B,)))``, already
 on the device. The augmentation draws of batch ``b`` of epoch ``e`` on rank ``r`` come from a device generator seeded
@@ -31,7 +32,7 @@ from mmengine.logging import print_log
 from openmix.datasets.device_ops import DevicePipeline
 
 __all__ = ['DeviceShardSampler', 'DeviceResidentLoader', 'DeviceLoaderStateHook', 'dataset_to_uint8',
-           'install_device_resident']
+           'install_device_resident', 'GPU_REPORT_OPTIONS']
 
 #: DataLoader keys that only concern CPU workers: accepted and ignored on the device path
 _WORKER_KEYS = ('num_workers', 'pin_memory', 'persistent_workers', 'worker_init_fn', 'prefetch_factor',
@@ -42,9 +43,12 @@ def dataset_to_uint8(dataset, num_threads: int | None = None) -> tuple[np.ndarra
     """All images of ``dataset`` as one ``(N, H, W, 3)`` uint8 array and its ``(N,)`` int64 labels.
 
     A dataset with a ``data`` array (CIFAR) is used as it is; otherwise each image is decoded once with the
-    dataset's ``load_image`` (threads: PIL releases the GIL while decoding). Images of different sizes are refused,
-    naming the first one that differs.
+    dataset's ``load_image`` (threads: PIL releases the GIL while decoding). An in-memory dataset whose items already
+    follow the data contract (``SyntheticImages``: ``inputs`` uint8 CHW tensors) is stacked. Images of different
+    sizes are refused, naming the first one that differs.
     """
+    if not callable(getattr(dataset, 'get_gt_labels', None)):
+        return _stack_items(dataset)
     labels = np.asarray(dataset.get_gt_labels(), dtype=np.int64)
     data = getattr(dataset, 'data', None)
     if isinstance(data, np.ndarray) and data.ndim == 4 and data.shape[-1] == 3 and len(data) == len(labels):
@@ -69,6 +73,20 @@ def dataset_to_uint8(dataset, num_threads: int | None = None) -> tuple[np.ndarra
     with ThreadPoolExecutor(num_threads or min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(decode, range(1, n)))
     return out, labels
+
+
+def _stack_items(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, H, W, 3)`` uint8 and ``(N,)`` labels of a dataset whose items are ``dict(inputs=uint8 (3, H, W) tensor,
+    data_samples=dict(gt_label=int))`` (read once, at load time)."""
+    first = dataset[0] if len(dataset) else None
+    inputs = first.get('inputs') if isinstance(first, dict) else None
+    if not (isinstance(inputs, torch.Tensor) and inputs.dtype == torch.uint8 and inputs.ndim == 3):
+        raise TypeError(f'device_resident: {type(dataset).__name__} has no `get_gt_labels()` and its items are not '
+                        'dict(inputs=uint8 (3, H, W) tensor, data_samples=dict(gt_label=...)); use the DataLoader path')
+    items = [dataset[i] for i in range(len(dataset))]
+    images = torch.stack([item['inputs'] for item in items]).permute(0, 2, 3, 1).contiguous().numpy()
+    labels = np.asarray([int(item['data_samples']['gt_label']) for item in items], dtype=np.int64)
+    return images, labels
 
 
 class DeviceShardSampler:
@@ -254,3 +272,27 @@ def install_device_resident(runner) -> bool:
     runner.register_hook(DeviceLoaderStateHook())
     print_log(f'train data on the device: {loader!r}', logger='current')
     return True
+
+
+def GPU_REPORT_OPTIONS(sizes: dict) -> list[str]:  # noqa: N802 (the name benchmarks/gpu_report.py probes for)
+    """The ``tools/train.py --cfg-options`` of ``benchmarks/gpu_report.py``'s device-resident end-to-end row.
+
+    ``configs/deit_s_baseline.py`` at the report's ``sizes`` (``img``, ``batch``, ``e2e_window``: one epoch of
+    ``3 * e2e_window`` batches, as the report's other rows) with its train set replaced by as many in-memory random
+    images (``SyntheticImages``, what the report's synthetic row feeds the model unaugmented) held on the device, and
+    the DeiT train pipeline (RandomResizedCrop bicubic, flip, RandAugment ``rand-m9-mstd0.5-inc1``) run there in
+    batches; random erasing and Mixup/CutMix follow in the model as on every path. The sampler is ``DefaultSampler``:
+    the recipe's ``RepeatAugSampler`` has no device version (it changes the order, not the work per step).
+    """
+    img = int(sizes['img'])
+    pipeline = [dict(type='RandomResizedCrop', size=img, interpolation='bicubic'),
+                dict(type='RandomHorizontalFlip', prob=0.5),
+                dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104),
+                     interpolation='bicubic', img_size=img),
+                dict(type='PackInputs')]
+    samples = int(sizes['batch']) * 3 * int(sizes['e2e_window'])
+    dataset = dict(_delete_=True, type='SyntheticImages', num_samples=samples, img_size=img, num_classes=1000,
+                   pipeline=pipeline)
+    sampler = dict(_delete_=True, type='DefaultSampler', shuffle=True)
+    return ['train_dataloader.device_resident=True', f'train_dataloader.dataset={dataset!r}',
+            f'train_dataloader.sampler={sampler!r}']

@@ -11,8 +11,8 @@ import torch
 import timm.data.auto_augment as timm_aa
 from PIL import Image
 
-from openmix.datasets.device_randaugment import (RAND_INCREASING_TRANSFORMS, DeviceRandAugment, apply_op,
-                                                 level_to_arg)
+from openmix.datasets.device_ops.randaugment import (RAND_INCREASING_TRANSFORMS, DeviceRandAugment, apply_op,
+                                                     level_to_arg)
 from openmix.datasets.transforms import safe_posterize
 from openmix.models.data_preprocessor import ClsDataPreprocessor
 

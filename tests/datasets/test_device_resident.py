@@ -69,7 +69,7 @@ def test_resized_crop_matches_pil_within_one_grey_level(interpolation, out_size)
         for i, img in enumerate(imgs)])
     if out_size == (32, 28):  # every box enlarged: within the float32 rounding
         assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 0.01
-    else:  # some boxes shrunk on both axes, where Pillow's pass order is not always reproduced (see device_ops)
+    else:  # some boxes shrunk on both axes, where Pillow's pass order is not always reproduced
         assert (np.abs(diff) > 1).mean() < 0.01 and np.abs(diff).mean() < 0.05
 
 
@@ -113,12 +113,43 @@ def test_pipeline_translates_and_refuses_by_name():
     a, b = pipe(x, torch.Generator().manual_seed(1)), pipe(x, torch.Generator().manual_seed(1))
     assert a.dtype == torch.uint8 and a.shape == (6, 3, 16, 16) and torch.equal(a, b)
     assert not torch.equal(a, pipe(x, torch.Generator().manual_seed(2)))
-    with pytest.raises(ValueError, match='RandAugment has no batched device version'):
-        DevicePipeline([dict(type='RandAugment'), dict(type='PackInputs')])
+    with pytest.raises(ValueError, match='CenterCrop has no batched device version'):
+        DevicePipeline([dict(type='CenterCrop', size=8), dict(type='PackInputs')])
+    with pytest.raises(ValueError, match="interpolation='random'"):
+        DevicePipeline([dict(type='RandAugment', interpolation='random'), dict(type='PackInputs')])
     with pytest.raises(ValueError, match='hue'):
         DevicePipeline([dict(type='ColorJitter', hue=0.1)])
     with pytest.raises(ValueError, match='meta_keys'):
         DevicePipeline([dict(type='PackInputs', meta_keys=('crop_box',))])
+
+
+def test_pipeline_randaugment_is_the_cpu_transform_with_draws_from_the_batch_seed():
+    from openmix.datasets.device_ops import DeviceRandAugment
+    from openmix.datasets.transforms import RandAugment
+    args = dict(config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), interpolation='bicubic', img_size=24)
+    pipe = DevicePipeline([dict(type='RandomHorizontalFlip', prob=0.0), dict(type='RandAugment', **args),
+                           dict(type='PackInputs')])
+    op = pipe.ops[1].aug
+    cpu = RandAugment(**args).t  # timm's RandAugment as the CPU pipeline builds it: the same hyper-parameters
+    first = cpu.ops[0]
+    assert (op.magnitude, op.magnitude_std, op.num_layers, op.prob) == (first.magnitude, first.magnitude_std,
+                                                                         cpu.num_layers, first.prob)
+    assert [o.name for o in cpu.ops] == list(op.names)
+    assert op.translate_const == first.hparams['translate_const'] == 10  # int(0.45 * 24)
+    assert op.fill == first.kwargs['fillcolor'] and first.kwargs['resample'] == Image.BICUBIC
+    assert op.interpolation == 'bicubic'
+    x = _chw(_images(8, 20, 24))
+    out = pipe(x, torch.Generator().manual_seed(11))
+    # the draws: a CPU generator seeded from SeedSequence([batch seed, position in the pipeline])
+    words = np.random.SeedSequence([11, 1]).generate_state(2, np.uint32)
+    ref_g = torch.Generator().manual_seed(int(words[0]) << 31 | int(words[1]) >> 1)
+    ref = DeviceRandAugment(interpolation='bicubic', translate_const=10, seed=0)(x, generator=ref_g)
+    assert torch.equal(out, ref)
+    changed = (out != x).flatten(1).any(1).float().mean()
+    assert changed > 0.5  # 2 ops at p = 0.5 each: 3/4 of the images are changed on average
+    g = torch.Generator().manual_seed(11)
+    torch.rand(100, generator=g)  # how far the batch generator advanced does not move RandAugment's draws
+    assert torch.equal(pipe(x, g), out)
 
 
 @pytest.mark.parametrize('n', [30, 31])
@@ -157,7 +188,7 @@ class _Arrays:
 @pytest.mark.parametrize('drop_last', [True, False])
 def test_loader_epoch_semantics_and_start_inside_an_epoch(drop_last):
     pipeline = [dict(type='RandomCrop', size=12, padding=2, padding_mode='reflect'),
-                dict(type='RandomHorizontalFlip'), dict(type='PackInputs')]
+                dict(type='RandomHorizontalFlip'), dict(type='RandAugment', img_size=12), dict(type='PackInputs')]
     loader = DeviceResidentLoader(_Arrays(), batch_size=8, pipeline=pipeline, device='cpu', seed=3,
                                   drop_last=drop_last, rank=0, world_size=1)
     assert len(loader) == (4 if drop_last else 5)
@@ -212,15 +243,14 @@ def test_cli_resume_is_bit_identical_on_the_device_path(tmp_path, demo_root):
     from tests.integration.test_resume import STOP_HOOK, assert_same, final_state
     (tmp_path / 'stop_hook.py').write_text(STOP_HOOK)
     base = tiny_demo_config(tmp_path, demo_root, custom_imports=dict(imports=['stop_hook']))
-    cfg = tmp_path / 'tiny_device.py'  # the one key, plus a pipeline without RandAugment (not translated here)
-    cfg.write_text(f"_base_ = [{str(base)!r}]\ntrain_dataloader = dict(device_resident=True, dataset=dict(pipeline=["
-                   "dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0), interpolation='bicubic'), "
-                   "dict(type='RandomHorizontalFlip'), dict(type='ColorJitter'), dict(type='PackInputs')]))\n")
+    cfg = tmp_path / 'tiny_device.py'  # the one key on the demo recipe: RandomResizedCrop bicubic, flip, RandAugment
+    cfg.write_text(f"_base_ = [{str(base)!r}]\ntrain_dataloader = dict(device_resident=True)\n")
     straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
     env = dict(PYTHONPATH=f'{ROOT}:{tmp_path}')
     out = run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(straight), '--deterministic'], tmp_path,
                   **env)
-    assert 'train data on the device' in out.stdout + out.stderr
+    recipe = "DevicePipeline(['RandomResizedCrop', 'RandomHorizontalFlip', 'RandAugment'])"
+    assert recipe in out.stdout + out.stderr  # the whole recipe on the device
     with pytest.raises(AssertionError, match=r'command failed \(3\)'):
         run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(resumed), '--deterministic',
                  '--cfg-options', f"custom_hooks=[{EMA_HOOK!r}, dict(type='StopAfterEpoch', epoch=1)]"], tmp_path,
@@ -231,3 +261,34 @@ def test_cli_resume_is_bit_identical_on_the_device_path(tmp_path, demo_root):
     for key in ('state_dict', 'ema_state_dict', 'optimizer', 'param_schedulers', 'device_loader'):
         assert_same(a[key], b[key], key)
     assert a['device_loader']['epoch'] == 1
+
+
+def test_gpu_report_options_run_the_deit_recipe_on_the_device(tmp_path):
+    from argparse import Namespace
+
+    from mmengine.config import Config
+
+    from openmix.apis import load_config
+    from openmix.datasets.device_loader import GPU_REPORT_OPTIONS
+    from tests.integration.conftest import ROOT
+    sizes = dict(img=16, batch=4, e2e_window=2)
+    cfg = load_config(Namespace(config=str(ROOT / 'configs/deit_s_baseline.py'), work_dir=str(tmp_path),
+                                cfg_options=GPU_REPORT_OPTIONS(sizes)))
+    loader_cfg = cfg.train_dataloader
+    assert loader_cfg.device_resident and loader_cfg.sampler == dict(type='DefaultSampler', shuffle=True)
+    # the recipe's pipeline (configs/_base_/datasets/imagenet_deit.py) at the report's image size
+    recipe = Config.fromfile(str(ROOT / 'configs/_base_/datasets/imagenet_deit.py')).train_pipeline
+    def sizeless(t):
+        return {k: v for k, v in t.items() if k not in ('size', 'img_size')}
+    assert [sizeless(t) for t in loader_cfg.dataset.pipeline] == [sizeless(t) for t in recipe]
+    assert loader_cfg.dataset.pipeline[0].size == loader_cfg.dataset.pipeline[2].img_size == 16
+    loader = DeviceResidentLoader(dict(loader_cfg.dataset), batch_size=4, device='cpu', seed=0, rank=0, world_size=1)
+    assert loader.pipeline.names == ['RandomResizedCrop', 'RandomHorizontalFlip', 'RandAugment']
+    assert len(loader) == 6  # one epoch of 3 * e2e_window batches, as the report's other rows
+    batch = next(iter(loader))
+    assert batch['inputs'].dtype == torch.uint8 and batch['inputs'].shape == (4, 3, 16, 16)
+    order = loader.sampler.indices()[:4]
+    assert torch.equal(batch['data_samples']['gt_label'], order % 1000)  # SyntheticImages' labels, i % 1000
+    from openmix.datasets import SyntheticImages
+    with pytest.raises(ValueError, match='device-resident'):  # the DataLoader path would silently not augment
+        SyntheticImages(num_samples=2, img_size=8, pipeline=[dict(type='RandomHorizontalFlip')])

@@ -19,6 +19,11 @@ grouped by op family with host-known indices (no device-to-host sync). Posterize
 :func:`openmix.datasets.transforms.safe_posterize`). timm's ``interpolation='random'`` and weighted op sets
 (``-tweights``) are not supported.
 
+Two places to use it: ``model.data_preprocessor.device_augment=dict(type='DeviceRandAugment', ...)`` (any loader;
+draws from ``self.generator``), or a ``RandAugment`` in the pipeline of a device-resident train set
+(``train_dataloader.device_resident=True``), where :class:`RandAugmentOp` runs it at its place in the pipeline with
+draws derived from each batch's seed (exact resume, also from inside an epoch).
+
 Example:
     >>> aug = DeviceRandAugment('rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), seed=0)
     >>> out = aug(torch.randint(0, 256, (64, 3, 64, 64), dtype=torch.uint8))  # uint8 (64, 3, 64, 64)
@@ -34,7 +39,8 @@ from torch import nn
 
 from openmix.registry import TRANSFORMS
 
-__all__ = ['DeviceRandAugment', 'apply_op', 'affine_warp', 'OP_FAMILY', 'RAND_TRANSFORMS', 'RAND_INCREASING_TRANSFORMS']
+__all__ = ['DeviceRandAugment', 'RandAugmentOp', 'apply_op', 'affine_warp', 'OP_FAMILY', 'RAND_TRANSFORMS',
+           'RAND_INCREASING_TRANSFORMS']
 
 #: timm's ``_RAND_TRANSFORMS`` and ``_RAND_INCREASING_TRANSFORMS``, in timm's order
 RAND_TRANSFORMS = ('AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'SolarizeAdd', 'Color',
@@ -371,10 +377,11 @@ class DeviceRandAugment(nn.Module):
             seed = default_seed() + 3
         self.generator = torch.Generator().manual_seed(int(seed) % 2 ** 63)
 
-    def sample(self, n: int) -> dict:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> dict:
         """Host-side draws for ``n`` images: ``op`` index into ``self.names``, ``applied``, ``magnitude``, ``sign``
-        (each ``(n, num_layers)``) and the op arguments ``arg`` (float64), as timm draws them."""
-        shape, g = (n, self.num_layers), self.generator
+        (each ``(n, num_layers)``) and the op arguments ``arg`` (float64), as timm draws them, from ``generator``
+        (a CPU generator; default ``self.generator``)."""
+        shape, g = (n, self.num_layers), self.generator if generator is None else generator
         op = torch.randint(len(self.names), shape, generator=g)
         applied = torch.rand(shape, generator=g, dtype=torch.float64) <= self.prob  # timm skips if random() > p
         mag = torch.full(shape, self.magnitude, dtype=torch.float64)
@@ -390,11 +397,13 @@ class DeviceRandAugment(nn.Module):
         return dict(op=op, applied=applied, magnitude=mag, sign=sign, arg=arg)
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, params: dict | None = None) -> torch.Tensor:
-        """Augment uint8 ``x (B, 3, H, W)``; ``params`` (from :meth:`sample`) replaces the draw (for tests)."""
+    def forward(self, x: torch.Tensor, params: dict | None = None, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        """Augment uint8 ``x (B, 3, H, W)``, drawing from ``generator`` (default ``self.generator``); ``params``
+        (from :meth:`sample`) replaces the draw (for tests)."""
         if x.dtype != torch.uint8:
             raise TypeError(f'DeviceRandAugment expects a uint8 batch, got {x.dtype}')
-        p = self.sample(x.shape[0]) if params is None else params
+        p = self.sample(x.shape[0], generator) if params is None else params
         families = [OP_FAMILY[name] for name in self.names]
         for layer in range(self.num_layers):
             op, applied, arg = p['op'][:, layer], p['applied'][:, layer], p['arg'][:, layer]
@@ -413,3 +422,31 @@ class DeviceRandAugment(nn.Module):
 
     def extra_repr(self) -> str:
         return f'{self.config_str!r}, fill={self.fill}, interpolation={self.interpolation!r}'
+
+
+class RandAugmentOp:
+    """The device pipeline's version of the CPU ``RandAugment(config_str, img_mean, interpolation, img_size)``
+    (:class:`openmix.datasets.transforms.RandAugment`): a :class:`DeviceRandAugment` with the CPU transform's
+    hyper-parameters (timm's ``create_transform``: ``translate_const = int(0.45 * min(img_size))``).
+
+    ``host_draws``: the pipeline calls it with a CPU generator derived from the batch's generator and this op's
+    position (:func:`~openmix.datasets.device_ops.common.host_generator`), so a batch's choices depend only on the
+    batch's seed, like the other ops' device draws.
+    """
+
+    host_draws = True
+
+    def __init__(self, config_str: str = 'rand-m9-mstd0.5-inc1', img_mean: Sequence[int] = (124, 116, 104),
+                 interpolation: str = 'bicubic', img_size: int | Sequence[int] = 224) -> None:
+        if interpolation == 'random':
+            raise ValueError("RandAugment: interpolation='random' has no device version (use 'bicubic', 'bilinear' "
+                             "or 'nearest', or the DataLoader path)")
+        sizes = (img_size,) if isinstance(img_size, int) else tuple(img_size)
+        self.aug = DeviceRandAugment(config_str, img_mean=img_mean, interpolation=interpolation,
+                                     translate_const=int(min(sizes) * 0.45), seed=0)
+
+    def __call__(self, x: torch.Tensor, host_g: torch.Generator) -> torch.Tensor:
+        return self.aug(x, generator=host_g)
+
+    def __repr__(self) -> str:
+        return f'RandAugmentOp({self.aug.extra_repr()})'
