@@ -16,6 +16,9 @@ def parse_args(argv=None):
                         help='automatic mixed precision (default bf16)')
     parser.add_argument('--seed', type=int, default=None, help='random seed (default: the config\'s)')
     parser.add_argument('--deterministic', action='store_true', help='deterministic algorithms (bit-exact resume)')
+    from openmix.engine.step_hygiene import COMPILE_MODES
+    parser.add_argument('--compile', nargs='?', const='default', choices=COMPILE_MODES, default=None, metavar='MODE',
+                        help=f'torch.compile the backbone, mode one of {", ".join(COMPILE_MODES)} (default: default)')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override config keys, e.g. train_cfg.max_epochs=10; values are Python literals')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')

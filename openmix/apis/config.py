@@ -148,7 +148,7 @@ _EXTRA = {R.PARAM_SCHEDULERS: ('convert_to_iter_based', 'epoch_length'),
           R.OPTIM_WRAPPERS: ('optimizer', 'constructor', 'paramwise_cfg')}
 #: Keys of a ``*_dataloader`` that mmengine's ``Runner.build_dataloader`` consumes before ``DataLoader(...)``.
 _LOADER_EXTRA = ('dataset', 'sampler', 'batch_sampler', 'collate_fn', 'worker_init_fn', 'num_batch_per_epoch',
-                 'disable_subprocess_warning', 'device_resident')  # device_resident: openmix's (build_runner)
+                 'disable_subprocess_warning', 'device_resident', 'prefetch')  # the last two: openmix's (build_runner)
 
 
 def _nested_model_parts(node: Any, key: str, known: set[str]) -> Iterator[tuple[str, dict]]:

@@ -41,6 +41,8 @@ def load_config(args: Namespace) -> Config:
         optim.dtype = {'bf16': 'bfloat16', 'fp16': 'float16'}[amp]
         if amp == 'bf16':
             optim.pop('loss_scale', None)
+    if getattr(args, 'compile', None):  # --compile [MODE]: torch.compile of model.backbone (build_runner applies it)
+        cfg.compile_backbone = args.compile
     randomness = dict(cfg.get('randomness') or {})
     if getattr(args, 'seed', None) is not None:
         randomness['seed'] = args.seed
@@ -95,7 +97,12 @@ def build_runner(cfg: Config):
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     from openmix.datasets.device_loader import install_device_resident
+    from openmix.datasets.prefetch import install_prefetch
+    from openmix.engine.step_hygiene import apply_channels_last, compile_backbone
+    install_prefetch(runner)  # train_dataloader.prefetch (default: on CUDA); takes its key before the device path
     install_device_resident(runner)  # train_dataloader.device_resident=True: data and augmentation on the device
+    apply_channels_last(runner.model)  # data_preprocessor.channels_last (default: CNN backbones on CUDA)
+    compile_backbone(runner.model, cfg.get('compile_backbone'))  # --compile / compile_backbone
     return runner
 
 

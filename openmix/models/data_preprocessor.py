@@ -77,14 +77,16 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
     Args:
         mean, std: per-channel statistics in 0-255 units (ImageNet by default).
         random_erasing: ``BatchRandomErasing`` kwargs (e.g. ``dict(prob=0.25, mode='pixel')``) or None.
-        channels_last: return inputs in channels-last memory format (faster convolutions on GPUs).
+        channels_last: return inputs in channels-last memory format (faster convolutions on GPUs). None (default):
+            decided by ``openmix.apis.build_runner`` (on for a CNN backbone on CUDA, see
+            :func:`openmix.engine.step_hygiene.apply_channels_last`); off when the model is used outside a runner.
         device_augment: a device transform config applied (in training) to the uint8 batch before normalising,
             e.g. ``dict(type='DeviceRandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104))``;
             a module that owns ``generator`` has its state saved in checkpoints by ``RandomStateHook``.
     """
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 random_erasing: dict | None = None, channels_last: bool = False,
+                 random_erasing: dict | None = None, channels_last: bool | None = None,
                  device_augment: dict | None = None) -> None:
         super().__init__()
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
