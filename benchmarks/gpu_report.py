@@ -11,9 +11,11 @@ timm ``Mixup`` + ``RandomErasing`` + ``SoftTargetCrossEntropy`` + AdamW; img/s, 
 standalone mixer vs timm's ``Mixup`` in batch and elem mode, ms per batch), ``step_ratios`` (TransMix/CutMix and
 AutoMix/CutMix train steps), ``train_e2e`` (``tools/train.py`` on in-memory synthetic images, on a JPEG folder with N
 workers, and on the device-resident / packed paths where this checkout has them), ``torchrun`` (a 1-process
-``torchrun`` of ``tools/train.py``: NCCL on CUDA, gloo on CPU). Every timing: warm-up, then alternating rounds,
-min/median/max; img/s from the median. MFU is against the peak printed in the header: the vendor dense bf16 figure
-for a listed GPU, else a measured matmul rate. A section that would overrun ``--budget-s`` is skipped and says so.
+``torchrun`` of ``tools/train.py``: NCCL on CUDA, gloo on CPU), ``step_hygiene`` (side-stream prefetch, backbone
+``torch.compile``, channels-last ResNet-50, fused vs foreach AdamW, each beside its absence:
+benchmarks/step_hygiene.py). Every timing: warm-up, then alternating rounds, min/median/max; img/s from the median.
+MFU is against the peak printed in the header: the vendor dense bf16 figure for a listed GPU, else a measured matmul
+rate. A section that would overrun ``--budget-s`` is skipped and says so.
 Both files are rewritten (temporary name, then rename) after every section, so a killed run leaves what it measured.
 """
 from __future__ import annotations
@@ -38,20 +40,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 from common import PEAK_TFLOPS, describe_env, matmul_tflops, peak_tflops, spread_ms, step_flops, sync, timed_rounds  # noqa: E402,E501
 
-SECTIONS = ['model_step', 'mixers', 'step_ratios', 'train_e2e', 'torchrun']
+SECTIONS = ['model_step', 'mixers', 'step_ratios', 'train_e2e', 'torchrun', 'step_hygiene']
 CONFIGS = {'deit_s_baseline': 'configs/deit_s_baseline.py', 'deit_s_transmix': 'configs/deit_s_transmix.py'}
 
 # Sizes: full = the issue's (DeiT-S, 224 px, batch 256, bf16 on CUDA); tiny = a CPU smoke run of the same code paths.
 FULL = dict(backbone=dict(model_name='deit_small_patch16_224'), img=224, batch=256, iters=10, warmup=3, rounds=3,
             mix_batch=128, mix_iters=20, ratio_batch=128, ratio_iters=5, matmul_n=8192, e2e_window=20,
             e2e_workers=min(16, os.cpu_count() or 1), jpeg_images=512, jpeg_side=288, torchrun_window=5,
-            budget_s=420, mix_layer='blocks.5')
+            budget_s=420, mix_layer='blocks.5', cl_batch=256, cl_img=224)
 TINY = dict(backbone=dict(model_name='deit_tiny_patch16_224', depth=2, img_size=32, patch_size=8), img=32, batch=8,
             iters=2, warmup=1, rounds=2, mix_batch=8, mix_iters=3, ratio_batch=8, ratio_iters=1, matmul_n=512,
             e2e_window=2, e2e_workers=1, jpeg_images=16, jpeg_side=40, torchrun_window=2, budget_s=120,
-            mix_layer='blocks.0')
+            mix_layer='blocks.0', cl_batch=8, cl_img=32)
 # rough cost of each section (s), full / tiny: a section is skipped when less than this is left of the budget
-COST = {'model_step': (60, 8), 'mixers': (30, 3), 'step_ratios': (60, 6), 'train_e2e': (150, 25), 'torchrun': (50, 10)}
+COST = {'model_step': (60, 8), 'mixers': (30, 3), 'step_ratios': (60, 6), 'train_e2e': (150, 25), 'torchrun': (50, 10),
+        'step_hygiene': (120, 30)}
 
 # End-to-end input paths of issue 12 items 2 and 4. Each runs when its code is importable here; ``options`` are the
 # tools/train.py --cfg-options that select it (a callable of the sizes), owned by the code that adds the path.
@@ -345,6 +348,11 @@ def section_torchrun(ctx) -> dict:
     return dict(rows=[row], ran=row.get('status') == 'ok')
 
 
+def section_step_hygiene(ctx) -> dict:
+    import step_hygiene  # benchmarks/step_hygiene.py: prefetch, compile, channels-last, fused AdamW rows
+    return step_hygiene.section(ctx)
+
+
 # ---------------------------------------------------------------------------------------------------- the report
 def peak_info(device: torch.device, amp: bool, sz: dict) -> dict:
     dtype = torch.bfloat16 if amp else torch.float32
@@ -427,7 +435,7 @@ def main(argv=None) -> int:
         write_atomic(out / 'gpu_report.md', to_markdown(report) + '\n')
 
     funcs = dict(model_step=section_model_step, mixers=section_mixers, step_ratios=section_step_ratios,
-                 train_e2e=section_train_e2e, torchrun=section_torchrun)
+                 train_e2e=section_train_e2e, torchrun=section_torchrun, step_hygiene=section_step_hygiene)
     with tempfile.TemporaryDirectory(prefix='openmix_gpu_report_') as tmp:
         ctx.tmp = tmp
         for name in args.sections:
