@@ -161,3 +161,37 @@ def test_train_cli_with_prefetch_trains_and_matches_the_run_without(tmp_path):
         finals.append({k: v.clone() for k, v in runner.model.state_dict().items()})
     for k, v in finals[0].items():
         assert torch.equal(v, finals[1][k]), k
+
+
+def test_stream_path_waits_and_records_before_handing_out_each_batch(monkeypatch):
+    """The CUDA path's protocol with the stream API faked (no GPU here): each batch is copied inside the side stream,
+    and before it is handed out the current stream waits for the side stream and every copy is recorded on it."""
+    import contextlib
+    events = []
+
+    class FakeStream:
+        def __init__(self, name):
+            self.name = name
+
+        def wait_stream(self, other):
+            events.append(f'{self.name} waits {other.name}')
+
+    side, main = FakeStream('side'), FakeStream('main')
+
+    @contextlib.contextmanager
+    def on(stream):
+        events.append(f'copy on {stream.name}')
+        yield
+
+    monkeypatch.setattr(torch.cuda, 'Stream', lambda device=None: side)
+    monkeypatch.setattr(torch.cuda, 'current_stream', lambda device=None: main)
+    monkeypatch.setattr(torch.cuda, 'stream', on)
+    monkeypatch.setattr(torch.Tensor, 'record_stream', lambda t, s: events.append(f'record on {s.name}'))
+    monkeypatch.setattr(PrefetchLoader, 'uses_stream', property(lambda self: True))
+    batches = [dict(inputs=torch.full((2,), i), data_samples=dict(gt_label=torch.tensor([i]), name=i)) for i in range(3)]
+    for batch in PrefetchLoader(batches, 'meta'):
+        assert batch['inputs'].device.type == 'meta'
+        events.append(f"step {batch['data_samples']['name']}")
+    ready = ['main waits side', 'record on main', 'record on main']  # two tensors per batch
+    assert events == ['copy on side', *ready, 'copy on side', 'step 0', *ready, 'copy on side', 'step 1', *ready,
+                      'step 2']
