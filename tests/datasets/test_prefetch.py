@@ -188,7 +188,8 @@ def test_stream_path_waits_and_records_before_handing_out_each_batch(monkeypatch
     monkeypatch.setattr(torch.cuda, 'stream', on)
     monkeypatch.setattr(torch.Tensor, 'record_stream', lambda t, s: events.append(f'record on {s.name}'))
     monkeypatch.setattr(PrefetchLoader, 'uses_stream', property(lambda self: True))
-    batches = [dict(inputs=torch.full((2,), i), data_samples=dict(gt_label=torch.tensor([i]), name=i)) for i in range(3)]
+    batches = [dict(inputs=torch.full((2,), i), data_samples=dict(gt_label=torch.tensor([i]), name=i))
+               for i in range(3)]
     for batch in PrefetchLoader(batches, 'meta'):
         assert batch['inputs'].device.type == 'meta'
         events.append(f"step {batch['data_samples']['name']}")
