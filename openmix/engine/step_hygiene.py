@@ -10,7 +10,7 @@
   step; compiling the backbone alone keeps the graph to the network. Forward hooks on the backbone's layers (TransMix's
   class-attention probe, ManifoldMix, AutoMix's feature capture) are registered when the model is built, before the
   first compiled call, and are traced with the layers they sit on (``tests/engine/test_step_hygiene.py`` compares
-  TransMix labels with and without compile). Classifiers that call ``backbone.model`` methods directly (the token
+  TransMix labels and ManifoldMix losses with and without compile). Classifiers that call ``backbone.model`` methods directly (the token
   labelling classifier's ``features``) run those calls uncompiled.
 * :func:`apply_channels_last` resolves ``model.data_preprocessor.channels_last``: ``None`` (the default) turns it on
   for a CNN backbone (half or more of its parameters in ``Conv2d`` weights: timm ResNet/ResNeXt/RegNet/EfficientNet)

@@ -148,3 +148,19 @@ def test_channels_last_auto_rule_picks_cnns_on_cuda_only():
     assert channels_last_default(cnn, torch.device('cuda'))
     assert not channels_last_default(vit, torch.device('cuda'))
     assert not channels_last_default(cnn, torch.device('cpu'))
+
+
+def test_compiled_backbone_keeps_manifoldmix_hooks():
+    """ManifoldMix mixes inside the backbone through forward hooks armed per step: the compiled backbone runs them
+    (same loss as eager on every step, whichever block is drawn)."""
+    if compile_unavailable('aot_eager'):
+        pytest.skip(compile_unavailable('aot_eager'))
+    cfg = dict(mixer=dict(type='ManifoldMix', alpha=2.0, layers=[1, 2], seed=0))
+    eager, compiled = _classifier(VIT, **cfg), _classifier(VIT, **cfg)
+    compile_backbone(compiled, dict(backend='aot_eager'))
+    for _ in range(3):
+        data = _batch(4)
+        losses = [m.loss(m.data_preprocessor(data, training=True)['inputs'], data['data_samples'])['loss']
+                  for m in (eager, compiled)]
+        assert compiled.mixer.last_layer == eager.mixer.last_layer != 'input'
+        torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
