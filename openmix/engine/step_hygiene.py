@@ -9,9 +9,10 @@
   preprocessor, host-side random draws of the mixers, optimizer wrapper), which breaks the graph at every host-side
   step; compiling the backbone alone keeps the graph to the network. Forward hooks on the backbone's layers (TransMix's
   class-attention probe, ManifoldMix, AutoMix's feature capture) are registered when the model is built, before the
-  first compiled call, and are traced with the layers they sit on (``tests/engine/test_step_hygiene.py`` compares
-  TransMix labels and ManifoldMix losses with and without compile). Classifiers that call ``backbone.model`` methods directly (the token
-  labelling classifier's ``features``) run those calls uncompiled.
+  first compiled call, and are traced with the layers they sit on (``tests/engine/test_step_hygiene.py``
+  compares TransMix labels and ManifoldMix losses with and without compile). Copies made later (``EMAHook``'s
+  ``deepcopy``) run eagerly: ``nn.Module`` does not copy its compiled call. Classifiers that call ``backbone.model``
+  methods directly (the token labelling classifier's ``features``) run those calls uncompiled.
 * :func:`apply_channels_last` resolves ``model.data_preprocessor.channels_last``: ``None`` (the default) turns it on
   for a CNN backbone (half or more of its parameters in ``Conv2d`` weights: timm ResNet/ResNeXt/RegNet/EfficientNet)
   on CUDA and off otherwise; ``True``/``False`` are kept. When on, the batches leave the preprocessor channels-last
