@@ -123,11 +123,16 @@ def assert_same_final(straight: Path, resumed: Path) -> None:
     assert a['meta']['iter'] == b['meta']['iter']
 
 
-def test_sigterm_mid_epoch_then_resume_is_bit_identical(tmp_path, demo_root):
+def slow_config(tmp_path: Path, demo_root: Path) -> tuple[Path, Path, Path]:
+    """The tiny demo config with slowed steps that count image loads, and the straight/preempted work dirs."""
     (tmp_path / 'preempt_test_hook.py').write_text(TEST_HOOK)
     hooks = [EMA_HOOK, dict(type='SlowStepsCountLoads', seconds=0.2)]
     cfg = tiny_demo_config(tmp_path, demo_root, custom_imports=dict(imports=['preempt_test_hook']), custom_hooks=hooks)
-    straight, work = tmp_path / 'straight', tmp_path / 'work'
+    return cfg, tmp_path / 'straight', tmp_path / 'work'
+
+
+def test_sigterm_mid_epoch_then_resume_is_bit_identical(tmp_path, demo_root):
+    cfg, straight, work = slow_config(tmp_path, demo_root)
 
     def train(work_dir: Path, *extra: str) -> list[str]:
         return [str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work_dir), '--deterministic', *extra,
@@ -154,10 +159,7 @@ def test_sigterm_mid_epoch_then_resume_is_bit_identical(tmp_path, demo_root):
 
 
 def test_sigterm_to_one_rank_of_two_stops_both_then_resume_is_bit_identical(tmp_path, demo_root):
-    (tmp_path / 'preempt_test_hook.py').write_text(TEST_HOOK)
-    hooks = [EMA_HOOK, dict(type='SlowStepsCountLoads', seconds=0.2)]
-    cfg = tiny_demo_config(tmp_path, demo_root, custom_imports=dict(imports=['preempt_test_hook']), custom_hooks=hooks)
-    straight, work = tmp_path / 'straight', tmp_path / 'work'
+    cfg, straight, work = slow_config(tmp_path, demo_root)
 
     def torchrun(work_dir: Path, *extra: str) -> list[str]:
         return ['-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
