@@ -5,6 +5,7 @@ from .cifar import CIFAR10, CIFAR100
 from .demo import DemoShapes, generate_demo_dataset
 from .device_ops import DeviceRandAugment
 from .imagenet import ImageFolder, ImageNet
+from .packed import PackedImageNet, pack_images, packed_decode_collate
 from .samplers import RepeatAugSampler
 from .synthetic import SyntheticImages
 from .tiny_imagenet import TinyImageNet
@@ -12,4 +13,4 @@ from .worker import seed_worker
 
 __all__ = ['BaseImageDataset', 'CorruptImageError', 'EmptyClassFolderError', 'load_rgb', 'CIFAR10', 'CIFAR100',
            'DemoShapes', 'generate_demo_dataset', 'ImageFolder', 'ImageNet', 'RepeatAugSampler', 'SyntheticImages',
-           'TinyImageNet', 'seed_worker', 'DeviceRandAugment']
+           'TinyImageNet', 'seed_worker', 'DeviceRandAugment', 'PackedImageNet', 'pack_images', 'packed_decode_collate']
