@@ -30,7 +30,6 @@ import io
 import json
 import math
 import os
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence

@@ -217,4 +217,7 @@ def test_one_epoch_training_on_packed_demo_data(tmp_path):
     work = tmp_path / 'work'
     proc = run_cli([str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work)], cwd=tmp_path)
     assert Path((work / 'last_checkpoint').read_text().strip()).name == 'epoch_1.pth'
+    from mmengine.config import Config
+    ran = Config.fromfile(str(work / cfg.name))  # the config the runner dumped
+    assert ran.train_dataloader.dataset.type == ran.val_dataloader.dataset.type == 'PackedImageNet'
     assert 'accuracy/top1' in proc.stdout + proc.stderr
