@@ -197,11 +197,15 @@ def test_one_epoch_training_on_packed_demo_data(tmp_path):
     demo = generate_demo_dataset(tmp_path / 'demo', num_classes=11, train_per_class=8, val_per_class=3,
                                  image_size=32, seed=0)
     packed = tmp_path / 'demo_packed'
-    for split in ('train', 'val'):
-        run_cli([str(ROOT / 'tools/pack_dataset.py'), str(demo), '--out', str(packed), '--split', split,
+    (tmp_path / 'src').mkdir()
+    source_cfg = tiny_demo_config(tmp_path / 'src', demo)  # val is packed from the config, train from the root
+    for split, source in (('train', demo), ('val', source_cfg)):
+        run_cli([str(ROOT / 'tools/pack_dataset.py'), str(source), '--out', str(packed), '--split', split,
                  '--short-side', '32'], cwd=tmp_path)
-    train_ds = PackedImageNet(str(packed), 'train')
-    assert train_ds.classes == ImageNet(str(demo), 'train').classes and len(train_ds) == 88
+    for split, n in (('train', 88), ('val', 33)):
+        ds, folder = PackedImageNet(str(packed), split), ImageNet(str(demo), split)
+        assert ds.classes == folder.classes and ds.get_gt_labels() == folder.get_gt_labels() and len(ds) == n
+        assert [k for k, _ in ds.samples] == [os.path.relpath(p, demo / split) for p, _ in folder.samples]
     pipeline = [dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0), interpolation='bicubic'),
                 dict(type='RandomHorizontalFlip', prob=0.5),
                 dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), img_size=32),
