@@ -83,6 +83,12 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
         device_augment: a device transform config applied (in training) to the uint8 batch before normalising,
             e.g. ``dict(type='DeviceRandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104))``;
             a module that owns ``generator`` has its state saved in checkpoints by ``RandomStateHook``.
+
+    Differences from the reference code (timm's ``PrefetchLoader`` + ``RandomErasing``, OpenMixup's prefetcher):
+    normalisation is ``(x - mean) / std`` in float32 on 0-255 statistics, the same arithmetic as OpenMixup's
+    prefetcher and timm's (their constants, x 255, give the same float32 values: checked for the CIFAR configs);
+    random erasing draws timm's distribution from our own per-rank generator (other draws, same rule; see
+    ``BatchRandomErasing``). Not compared with recorded output; no flag.
     """
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
