@@ -97,22 +97,13 @@ def read_index(index_path: str | os.PathLike) -> dict:
 
 
 def _write_index(index_path: Path, rows: dict, meta: dict) -> None:
-    """Write the index to a temporary file in the same folder, fsync it and rename it over ``index_path``."""
-    tmp = index_path.with_name(f'.{index_path.name}.tmp{os.getpid()}')
-    with open(tmp, 'wb') as f:
-        np.savez(f, offsets=np.asarray(rows['offsets'], dtype=np.int64), lengths=np.asarray(rows['lengths'], np.int64),
-                 shapes=np.asarray(rows['shapes'], dtype=np.int32).reshape(-1, 3),
-                 labels=np.asarray(rows['labels'], dtype=np.int64), keys=np.asarray(rows['keys'], dtype=np.str_),
-                 meta=np.asarray(json.dumps(meta)))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, index_path)
-    if hasattr(os, 'O_DIRECTORY'):  # make the rename itself durable (POSIX)
-        fd = os.open(index_path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    """Write the index atomically (``AtomicLocalBackend``: temporary file, fsync, rename, directory fsync)."""
+    from openmix.utils.checkpoint import AtomicLocalBackend
+    arrays = dict(offsets=np.asarray(rows['offsets'], dtype=np.int64), lengths=np.asarray(rows['lengths'], np.int64),
+                  shapes=np.asarray(rows['shapes'], dtype=np.int32).reshape(-1, 3),
+                  labels=np.asarray(rows['labels'], dtype=np.int64), keys=np.asarray(rows['keys'], dtype=np.str_),
+                  meta=np.asarray(json.dumps(meta)))
+    AtomicLocalBackend._atomic_write(index_path, lambda f: np.savez(f, **arrays), 'wb')
 
 
 def _source_dataset(source: str | os.PathLike, split: str):
