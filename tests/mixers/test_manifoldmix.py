@@ -10,7 +10,7 @@ from torch import nn
 from openmix.mixers.geometry import smooth_one_hot
 from openmix.mixers.manifoldmix import ManifoldMix, layer_candidates
 from openmix.models.backbones.timm_backbone import TimmBackbone
-from openmix.models.label_assigners import AreaLabel
+from openmix.models.label_rules import AreaLabel
 from openmix.registry import MODELS
 
 

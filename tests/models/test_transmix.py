@@ -7,7 +7,7 @@ import torch
 from openmix.mixers.base import MixedBatch
 from openmix.mixers.geometry import mix_target, smooth_one_hot
 from openmix.models.class_attention import ClassAttentionProbe
-from openmix.models.label_assigners import TransMixLabel, box_token_mask
+from openmix.models.label_rules import TransMixLabel, box_token_mask
 from openmix.registry import MODELS
 
 FAMILIES = {

@@ -19,7 +19,7 @@ from torch import nn
 from openmix.mixers.base import MixedBatch, MixParams
 from openmix.mixers.geometry import mix_target, smooth_one_hot
 from openmix.models.class_attention import ClassAttentionProbe
-from openmix.models.label_assigners import TransMixLabel, box_token_mask
+from openmix.models.label_rules import TransMixLabel, box_token_mask
 from openmix.registry import MIXERS, MODELS
 
 REF = np.load(Path(__file__).parents[1] / 'fixtures' / 'reference' / 'transmix.npz')

@@ -1,0 +1,10 @@
+"""Label rules (ARCHITECTURE.md axis 2): the target of a mixed image, computed after the forward pass.
+
+One rule per file, as the mixers are: :class:`AreaLabel` (the mixer's ratio), :class:`TransMixLabel` (class
+attention inside the pasted box). A rule is a module with ``attach(backbone)`` (hooks, once), ``prepare(mixed)``
+(before the forward pass) and ``forward(targets, mixed)`` (after it), selected by ``model.label_assigner``.
+"""
+from .area import AreaLabel
+from .transmix import TransMixLabel, box_token_mask
+
+__all__ = ['AreaLabel', 'TransMixLabel', 'box_token_mask']
