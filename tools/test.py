@@ -1,4 +1,8 @@
-"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--ema] [--out metrics.json]``."""
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--ema] [--out metrics.json]``.
+
+Beyond top-k: ``--ece [--reliability-png PATH]`` (calibration), ``--occlusion 0.25 0.5 0.75`` (random patch drop) and
+``--patch-shuffle 2 4 8`` (patch shuffle); see openmix/evaluation/calibration.py and robustness.py.
+"""
 import argparse
 import json
 import os
@@ -22,7 +26,43 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='override config keys')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    extra = parser.add_argument_group('calibration and robustness')
+    extra.add_argument('--ece', action='store_true', help='expected calibration error of the top-1 confidence')
+    extra.add_argument('--ece-bins', type=int, default=15, help='equal-width confidence bins of the ECE (default 15)')
+    extra.add_argument('--reliability-png', metavar='PATH', help='write a reliability diagram there (implies --ece)')
+    extra.add_argument('--occlusion', type=float, nargs='+', metavar='RATIO',
+                       help='top-1 with this share of the patches set to black (random per image), e.g. 0.25 0.5 0.75')
+    extra.add_argument('--occlusion-patch-size', type=int, metavar='N',
+                       help='occlusion patch size (default: the model\'s patch size, 16 for CNNs)')
+    extra.add_argument('--patch-shuffle', type=int, nargs='+', metavar='G',
+                       help='top-1 with each image cut into G x G patches shuffled, e.g. 2 4 8')
+    extra.add_argument('--robustness-seed', type=int, default=0, help='seed of the drops and shuffles (default 0)')
+    args = parser.parse_args(argv)
+    if args.reliability_png:
+        args.ece = True
+    if args.ece_bins < 1:
+        parser.error(f'--ece-bins must be a positive integer, got {args.ece_bins}')
+    bad = [r for r in args.occlusion or () if not 0.0 <= r <= 1.0]
+    if bad:
+        parser.error(f'--occlusion ratios must be in [0, 1], got {bad}')
+    bad = [g for g in args.patch_shuffle or () if g < 1]
+    if bad:
+        parser.error(f'--patch-shuffle grid sizes must be positive integers, got {bad}')
+    return args
+
+
+def add_test_metric(cfg, metric: dict) -> None:
+    """Append ``metric`` to the config's ``test_evaluator`` (a metric dict, a list of them, or an Evaluator dict)."""
+    evaluator = cfg.get('test_evaluator')
+    if evaluator is None:
+        raise KeyError('the config has no test_evaluator to add the calibration metric to')
+    if isinstance(evaluator, dict) and 'metrics' in evaluator:
+        metrics = evaluator['metrics']
+        evaluator['metrics'] = [*(metrics if isinstance(metrics, (list, tuple)) else [metrics]), metric]
+    elif isinstance(evaluator, (list, tuple)):
+        cfg.test_evaluator = [*evaluator, metric]
+    else:
+        cfg.test_evaluator = [evaluator, metric]
 
 
 def main(argv=None):
@@ -34,6 +74,11 @@ def main(argv=None):
     cfg = load_config(args)
     cfg.load_from = None  # weights are loaded below (raw or EMA), not by the runner
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'EMAHook']
+    if args.ece:
+        add_test_metric(cfg, dict(type='CalibrationError', n_bins=args.ece_bins,
+                                  reliability_png=osp.abspath(args.reliability_png) if args.reliability_png else None))
+    robust = bool(args.occlusion or args.patch_shuffle)
+    settings = None
     results_dir = cfg.work_dir
     if not args.work_dir:  # keep the training work dir free of one log folder per test call
         cfg.work_dir = tempfile.mkdtemp(prefix='openmix_test_')
@@ -41,6 +86,11 @@ def main(argv=None):
         runner = build_runner(cfg)
         load_model_weights(runner.model, args.checkpoint, ema=args.ema)
         metrics = runner.test()
+        if robust:
+            from openmix.evaluation import evaluate_robustness
+            robust_metrics, settings = evaluate_robustness(runner, args.occlusion or (), args.patch_shuffle or (),
+                                                           args.occlusion_patch_size, args.robustness_seed)
+            metrics.update(robust_metrics)
     finally:
         if not args.work_dir:
             shutil.rmtree(cfg.work_dir, ignore_errors=True)
@@ -49,9 +99,18 @@ def main(argv=None):
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
         payload = dict(config=args.config, checkpoint=args.checkpoint, ema=args.ema,
                        metrics={k: float(v) for k, v in metrics.items()})
+        if args.ece:
+            payload['calibration'] = dict(n_bins=args.ece_bins, reliability_png=args.reliability_png)
+        if settings is not None:
+            payload['robustness'] = settings
         with open(out, 'w') as f:
             json.dump(payload, f, indent=2)
         print(json.dumps(payload['metrics'], indent=2))
+        if args.ece or robust:
+            from openmix.evaluation.robustness import robustness_table
+            print(robustness_table(payload['metrics']))
+        if args.reliability_png:
+            print(f'reliability diagram saved to {args.reliability_png}')
         print(f'metrics saved to {out}')
 
 
