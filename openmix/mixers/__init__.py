@@ -12,6 +12,8 @@ from .random_mix import RandomMix
 from .resizemix import ResizeMix
 from .saliencymix import SaliencyMix
 from .smoothmix import SmoothMix
+from .tokenmix import TokenMix
 
 __all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'GridMix', 'RandomMix', 'ResizeMix',
-           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'PuzzleMix', 'mix_target', 'smooth_one_hot']
+           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'PuzzleMix', 'TokenMix', 'mix_target',
+           'smooth_one_hot']

@@ -5,6 +5,8 @@ attention inside the pasted box). A rule is a module with ``attach(backbone)`` (
 (before the forward pass) and ``forward(targets, mixed)`` (after it), selected by ``model.label_assigner``.
 """
 from .area import AreaLabel
+from .tokenmix import TokenMixLabel
+from .tl_align import TLAlignLabel
 from .transmix import TransMixLabel, box_token_mask
 
-__all__ = ['AreaLabel', 'TransMixLabel', 'box_token_mask']
+__all__ = ['AreaLabel', 'TLAlignLabel', 'TokenMixLabel', 'TransMixLabel', 'box_token_mask']
