@@ -28,7 +28,7 @@ from mmengine.fileio import LocalBackend
 
 __all__ = ['allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'AtomicLocalBackend',
            'register_atomic_local_backend', 'CorruptCheckpointError', 'load_checkpoint_file',
-           'register_checkpoint_loader']
+           'register_checkpoint_loader', 'release_checkpoint_globals']
 
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
@@ -75,13 +75,20 @@ def mmengine_checkpoint_globals() -> list:
     ]
 
 
+def release_checkpoint_globals() -> list:
+    """Globals of released checkpoints that ``openmix.utils.convert`` reads: ``argparse.Namespace`` (the ``args`` of
+    timm's ``train.py`` (TransMix) and DeiT/CaiT/XCiT ``main.py`` checkpoints; a plain attribute bag, no methods run)."""
+    import argparse
+    return [argparse.Namespace]
+
+
 def allow_mmengine_checkpoint_globals() -> None:
     """Allow-list (``torch.serialization.add_safe_globals``) exactly what mmengine checkpoints need; idempotent.
 
     Weights-only loading stays on: any other class or callable in a checkpoint still fails to load.
     """
     # the allow-list is a set, so adding the same objects again is a no-op
-    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals() + release_checkpoint_globals())
 
 
 #: write errors that mean "no room": full disk, quota, file size limit (``ulimit -f``)
@@ -207,8 +214,11 @@ def load_checkpoint_file(path: str | Path, map_location: Any = 'cpu', mmap: bool
 
 
 def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    """mmengine ``CheckpointLoader`` scheme for plain paths: weights-only, errors name the file."""
-    return load_checkpoint_file(osp.expanduser(filename), map_location=map_location)
+    """mmengine ``CheckpointLoader`` scheme for plain paths: weights-only, errors name the file; released checkpoints
+    (TransMix/DeiT, LV-ViT, OpenMixup) are converted to openmix's layout (``openmix.utils.convert``), so ``load_from``
+    takes them as they are."""
+    from openmix.utils.convert import convert_checkpoint
+    return convert_checkpoint(load_checkpoint_file(osp.expanduser(filename), map_location=map_location))
 
 
 def register_checkpoint_loader() -> None:

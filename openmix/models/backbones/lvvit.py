@@ -19,8 +19,6 @@ stem ``PatchEmbed4_2``: 7x7/2, 3x3, 3x3 convs with 64 channels, BN + ReLU, then 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
@@ -30,8 +28,8 @@ from openmix.registry import MODELS
 # PyTorch's LayerNorm (default eps 1e-5, as the official LV-ViT), for ``backbone.norm_layer=dict(type='LayerNorm')``
 MODELS.register_module('LayerNorm', module=nn.LayerNorm)
 
-# official PatchEmbed4_2 module names -> index in ConvStemPatchEmbed's ``proj`` Sequential (conv, BN, ReLU) x 3 + proj
-_STEM = {'conv1': 0, 'bn1': 1, 'conv2': 3, 'bn2': 4, 'conv3': 6, 'bn3': 7, 'proj': 9}
+# the converter lives with the others in openmix.utils.convert; imported here so the old path keeps working
+from openmix.utils.convert import _STEM, convert_official_lvvit, is_official_lvvit  # noqa: E402,F401
 
 
 @MODELS.register_module()
@@ -59,55 +57,3 @@ class ScaledResidualBlock(Block):
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), attn_mask=attn_mask, is_causal=is_causal))) \
             / self.skip_lam
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x)))) / self.skip_lam
-
-
-def is_official_lvvit(state_dict: Mapping[str, torch.Tensor], prefix: str = '') -> bool:
-    """Whether ``state_dict`` (under ``prefix``) is in the official LV-ViT layout (``patch_embed.conv1`` stem).
-
-    Differences from the reference code:
-        None (a key test).
-    """
-    return f'{prefix}patch_embed.conv1.weight' in state_dict
-
-
-def convert_official_lvvit(state_dict: Mapping[str, torch.Tensor], aux_head: bool = True) -> dict[str, torch.Tensor]:
-    """An official LV-ViT state dict (``tlt/models/lvvit.py``, ``p_emb='4_2'``) in openmix's ``TokenLabelClassifier``
-    layout.
-
-    ``patch_embed.{conv,bn}{1,2,3}`` / ``patch_embed.proj`` -> ``backbone.model.patch_embed.proj.{0,1,3,4,6,7,9}``;
-    ``cls_token``, ``pos_embed``, ``blocks.*``, ``norm.*`` -> ``backbone.model.*`` (timm's names are the official ones);
-    ``head.*`` -> ``head.fc.*``; ``aux_head.*`` stays (dropped with ``aux_head=False``, for an ``ImageClassifier``).
-    A ``module.`` prefix (DDP) is stripped; a checkpoint dict holding ``state_dict`` is unwrapped. Only the
-    ``PatchEmbed4_2`` stem and ``Block`` layers (LV-ViT-T/S/M) have an openmix counterpart; other official layers raise.
-
-    Example:
-        >>> state = torch.load('lvvit_s-26M-224-83.3.pth.tar', map_location='cpu', weights_only=True)
-        >>> model.load_state_dict(convert_official_lvvit(state))  # or just model.load_state_dict(state)
-
-    Differences from the reference code:
-        None: an official state dict loads with no missing or unexpected keys and gives the recorded official logits
-        (class, auxiliary, and ``cls + 0.5 * max(aux)``) to 1e-7 on the tiny fixture model; full-size official
-        LV-ViT-T/S load with ``strict=True`` and agree to 1e-6.
-    """
-    if 'state_dict' in state_dict and isinstance(state_dict['state_dict'], Mapping):
-        state_dict = state_dict['state_dict']
-    out = {}
-    for key, value in state_dict.items():
-        key = key[len('module.'):] if key.startswith('module.') else key
-        head, _, rest = key.partition('.')
-        if key.startswith('patch_embed.'):
-            layer, _, param = rest.partition('.')
-            if layer not in _STEM:
-                raise KeyError(f'convert_official_lvvit: {key!r} is not part of the PatchEmbed4_2 stem '
-                               f'(only p_emb="4_2" models convert)')
-            out[f'backbone.model.patch_embed.proj.{_STEM[layer]}.{param}'] = value
-        elif head in ('cls_token', 'pos_embed', 'blocks', 'norm'):
-            out[f'backbone.model.{key}'] = value
-        elif head == 'head':
-            out[f'head.fc.{rest}'] = value
-        elif head == 'aux_head':
-            if aux_head:
-                out[key] = value
-        else:
-            raise KeyError(f'convert_official_lvvit: no openmix counterpart for {key!r}')
-    return out
