@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: where method classes live (mixers are all methods); infrastructure (heads, losses, preprocessor) is not
 METHOD_FILES = ('openmix/mixers/', 'openmix/models/automix/', 'openmix/token_labeling/',
                 'openmix/models/label_rules/', 'openmix/models/backbones/lvvit.py',
-                'openmix/models/backbones/patch_embed.py', 'openmix/models/backbones/class_attention_head.py')
+                'openmix/models/backbones/patch_embed.py', 'openmix/models/backbones/class_attention_head.py',
+                'openmix/models/losses/decouple_mix.py', 'openmix/models/losses/sumix.py')
 
 
 def method_classes():
