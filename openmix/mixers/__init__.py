@@ -6,6 +6,7 @@ from .fmix import FMix
 from .gridmix import GridMix
 from .geometry import mix_target, smooth_one_hot
 from .manifoldmix import ManifoldMix
+from .maskmix import MaskMix
 from .mixup import Mixup
 from .puzzlemix import PuzzleMix
 from .random_mix import RandomMix
@@ -16,5 +17,5 @@ from .smoothmix import SmoothMix
 from .tokenmix import TokenMix
 
 __all__ = ['BaseMixer', 'MixedBatch', 'MixParams', 'Mixup', 'CutMix', 'FMix', 'GridMix', 'RandomMix', 'ResizeMix',
-           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'PuzzleMix', 'SMMix', 'TokenMix', 'mix_target',
-           'smooth_one_hot']
+           'SaliencyMix', 'SmoothMix', 'AttentiveMix', 'ManifoldMix', 'MaskMix', 'PuzzleMix', 'SMMix', 'TokenMix',
+           'mix_target', 'smooth_one_hot']

@@ -5,9 +5,11 @@ attention inside the pasted box). A rule is a module with ``attach(backbone)`` (
 (before the forward pass) and ``forward(targets, mixed)`` (after it), selected by ``model.label_assigner``.
 """
 from .area import AreaLabel
+from .mixpro import MixProLabel
 from .smmix import SMMixLabel
 from .tokenmix import TokenMixLabel
 from .tl_align import TLAlignLabel
 from .transmix import TransMixLabel, box_token_mask
 
-__all__ = ['AreaLabel', 'SMMixLabel', 'TLAlignLabel', 'TokenMixLabel', 'TransMixLabel', 'box_token_mask']
+__all__ = ['AreaLabel', 'MixProLabel', 'SMMixLabel', 'TLAlignLabel', 'TokenMixLabel', 'TransMixLabel',
+           'box_token_mask']

@@ -15,14 +15,15 @@ from .area import AreaLabel
 def box_token_share(box: torch.Tensor, img_hw: tuple[int, int], grid_hw: tuple[int, int]) -> torch.Tensor:
     """``(B, gh * gw)`` fraction of each token's patch covered by the box ``(y_lo, y_hi, x_lo, x_hi)``.
 
-    Token ``(i, j)`` covers pixels ``[floor(i H / gh), floor((i + 1) H / gh))`` by the same along the width; its share
-    is the overlap area over the patch area. A box on the patch grid gives 0/1 (the reference's token box).
+    Token ``(i, j)`` covers pixels ``[i p, (i + 1) p)`` with ``p = H // gh`` (what a strided patch embedding reads; a
+    remainder at the border is read by no token), the same along the width; its share is the overlap area over the
+    patch area. A box on the patch grid gives 0/1 (the reference's token box).
     """
     (h, w), (gh, gw) = img_hw, grid_hw
     box = box.to(torch.float32)
 
     def overlap(size: int, n: int, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-        edges = (torch.arange(n + 1, device=box.device) * size) // n
+        edges = torch.arange(n + 1, device=box.device) * (size // n)
         a, b = edges[:-1].float()[None], edges[1:].float()[None]  # (1, n)
         return (torch.minimum(b, hi[:, None]) - torch.maximum(a, lo[:, None])).clamp_min(0) / (b - a)
 
@@ -34,16 +35,18 @@ def box_token_share(box: torch.Tensor, img_hw: tuple[int, int], grid_hw: tuple[i
 def token_partner_share(mixed: MixedBatch, grid_hw: tuple[int, int]) -> torch.Tensor:
     """``(B, gh * gw)`` share of the partner in each token's patch, from what the mixer recorded.
 
-    A pixel mask (``mixed.mask``, ``(B, 1, H, W)``) is averaged over each patch; else a box (``mixed.box``) gives
-    :func:`box_token_share` on box-mixed samples; samples mixed otherwise (Mixup) get ``1 - lam`` on every token.
-    A sample paired with itself has no partner share.
+    A pixel mask (``mixed.mask``, ``(B, 1, H, W)``) is averaged over each patch (patches as in
+    :func:`box_token_share`); else a box (``mixed.box``) gives :func:`box_token_share` on box-mixed samples; samples
+    mixed otherwise (Mixup) get ``1 - lam`` on every token. A sample paired with itself has no partner share.
     """
     h, w = mixed.inputs.shape[-2:]
     b = mixed.inputs.shape[0]
     device = mixed.inputs.device
     uniform = (1 - mixed.lam.to(device, torch.float32))[:, None].expand(b, grid_hw[0] * grid_hw[1])
     if mixed.mask is not None and mixed.mask.shape[-1] > 1:
-        share = F.adaptive_avg_pool2d(mixed.mask.float(), grid_hw).flatten(1)
+        ph, pw = h // grid_hw[0], w // grid_hw[1]
+        mask = mixed.mask.float()[..., :ph * grid_hw[0], :pw * grid_hw[1]]
+        share = F.avg_pool2d(mask, (ph, pw)).flatten(1)
     elif mixed.box is not None:
         share = box_token_share(mixed.box.to(device), (h, w), grid_hw)
         if mixed.is_box is not None:
