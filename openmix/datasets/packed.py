@@ -341,13 +341,19 @@ def _decode_device(device: str | torch.device | None) -> torch.device:
 @FUNCTIONS.register_module()
 def packed_decode_collate(batch: Sequence[dict], size: int | Sequence[int] | None = None,
                           scale: Sequence[float] = (0.08, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3),
-                          interpolation: str = 'bicubic', device: str | torch.device | None = None) -> dict:
-    """Decode a batch of :class:`PackedImageNet` ``decode='device'`` items at once and crop them to one size.
+                          interpolation: str = 'bicubic', device: str | torch.device | None = None,
+                          pipeline: Sequence[dict] = ()) -> dict:
+    """Decode a batch of :class:`PackedImageNet` ``decode='device'`` items at once, crop them to one size and run the
+    rest of the train pipeline batched on the decode device.
 
     JPEG bytes are decoded by one ``torchvision.io.decode_jpeg(list, device=...)`` call: batched nvJPEG on CUDA
     (when present and not in a loader worker; use ``num_workers=0``), libjpeg-turbo on the CPU otherwise.
     With ``size`` each image gets its own RandomResizedCrop box (timm's sampling, Python ``random``, as the CPU
     transform) resized to ``size`` (``interpolation``, antialiased); without it all images must share one shape.
+    ``pipeline`` is the part of the train pipeline after the crop (e.g. ``RandomHorizontalFlip``, ``RandAugment``,
+    ``ColorJitter``; a trailing ``PackInputs`` is accepted), translated to the batched device ops of
+    :class:`openmix.datasets.device_ops.DevicePipeline` and drawn from a generator seeded from Python's ``random``
+    (as the crop boxes), so a run that restores the RNG states (``RandomStateHook``) replays the same augmentations.
 
     Returns:
         ``dict(inputs=uint8 (B, 3, H, W) on the decode device, data_samples=dict(gt_label=(B,) int64[,
@@ -382,7 +388,28 @@ def packed_decode_collate(batch: Sequence[dict], size: int | Sequence[int] | Non
         boxes.append((top, left, h, w))
         crops.append(TF.resized_crop(img, top, left, h, w, out_size, mode, antialias=True))
     samples['crop_box'] = torch.as_tensor(boxes, dtype=torch.int64)
-    return dict(inputs=torch.stack(crops), data_samples=samples)
+    out = torch.stack(crops)
+    if pipeline:
+        import random
+        pipe = _device_pipeline(tuple(repr(t) for t in pipeline), pipeline)
+        out = pipe(out, torch.Generator(device=dev).manual_seed(random.getrandbits(63)))
+    return dict(inputs=out, data_samples=samples)
+
+
+_PIPELINES: dict = {}
+
+
+def _device_pipeline(key: tuple, pipeline: Sequence[dict]):
+    """The :class:`DevicePipeline` of ``pipeline``, built once per distinct pipeline (ops hold lookup tables)."""
+    from openmix.datasets.device_ops import DevicePipeline
+    if key not in _PIPELINES:
+        if any((t.get('type') if isinstance(t, dict) else None) in ('RandomResizedCrop', 'RandomCrop')
+               for t in pipeline):
+            raise ValueError('packed_decode_collate: pipeline must hold only the transforms after the crop (the '
+                             'collate crops with size=/scale=/ratio=); got a crop in '
+                             f'{[t.get("type") if isinstance(t, dict) else t for t in pipeline]}')
+        _PIPELINES[key] = DevicePipeline([dict(t) for t in pipeline])
+    return _PIPELINES[key]
 
 
 
@@ -395,8 +422,8 @@ def GPU_REPORT_OPTIONS(sizes: dict) -> list[str]:  # noqa: N802 (the name benchm
     folder and packed at short side ``jpeg_side`` with ``e2e_workers`` processes (packing time is not in the row).
     The store is read with ``decode='device'``: :func:`packed_decode_collate` decodes each batch in one call (nvJPEG
     on CUDA, in the main process: ``num_workers=0``) and crops it to ``img`` (per-sample RandomResizedCrop, bicubic);
-    flip and RandAugment are not run on this path yet (the batched device ops of ``openmix.datasets.device_ops``
-    are not wired to it), random erasing and Mixup/CutMix run in the model as on every path.
+    then flips and runs RandAugment ``rand-m9-mstd0.5-inc1`` batched on the same device (DeiT's recipe after the
+    crop); random erasing and Mixup/CutMix run in the model as on every path.
     """
     import atexit
     import shutil
@@ -419,6 +446,9 @@ def GPU_REPORT_OPTIONS(sizes: dict) -> list[str]:  # noqa: N802 (the name benchm
                 log=None)
     dataset = dict(_delete_=True, type='PackedImageNet', data_root=str(tmp / 'packed'), split='train',
                    decode='device', pipeline=[])
+    after_crop = [dict(type='RandomHorizontalFlip', prob=0.5),
+                  dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104),
+                       interpolation='bicubic', img_size=int(sizes['img']))]
     collate = dict(_delete_=True, type='openmix.packed_decode_collate', size=int(sizes['img']),
-                   interpolation='bicubic')
+                   interpolation='bicubic', pipeline=after_crop)
     return [f'train_dataloader.dataset={dataset!r}', f'train_dataloader.collate_fn={collate!r}']

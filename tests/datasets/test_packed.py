@@ -190,6 +190,33 @@ def test_device_decode_collate_on_cpu(imagenet_folders, tmp_path):
                        .permute(0, 3, 1, 2))
 
 
+def test_device_decode_collate_runs_the_rest_of_the_pipeline_batched(imagenet_folders, tmp_path):
+    from openmix.datasets.device_ops import DevicePipeline
+    pack(imagenet_folders, tmp_path / 'p', short_side=24)
+    batch = [item for item in PackedImageNet(str(tmp_path / 'p'), decode='device')]
+    random.seed(5)
+    plain = packed_decode_collate(batch, size=16, device='cpu')['inputs']
+    random.seed(5)
+    flipped = packed_decode_collate(batch, size=16, device='cpu',
+                                    pipeline=[dict(type='RandomHorizontalFlip', prob=1.0), dict(type='PackInputs')])
+    assert torch.equal(flipped['inputs'], plain.flip(-1))  # same boxes (same random state), every image flipped
+
+    ra = [dict(type='RandAugment', config_str='rand-m9-mstd0.5-inc1', img_mean=(124, 116, 104), img_size=16)]
+    random.seed(7)
+    out = packed_decode_collate(batch, size=16, device='cpu', pipeline=ra)['inputs']
+    random.seed(7)
+    crops = packed_decode_collate(batch, size=16, device='cpu')['inputs']
+    seed = random.getrandbits(63)  # the collate draws its generator's seed right after the crop boxes
+    expected = DevicePipeline(ra)(crops, torch.Generator().manual_seed(seed))
+    assert torch.equal(out, expected) and not torch.equal(out, crops)
+    random.seed(7)
+    assert torch.equal(packed_decode_collate(batch, size=16, device='cpu', pipeline=ra)['inputs'], out)  # replayable
+    with pytest.raises(ValueError, match='only the transforms after the crop'):
+        packed_decode_collate(batch, size=16, device='cpu', pipeline=[dict(type='RandomResizedCrop', size=16)])
+    with pytest.raises(ValueError, match='no batched device version'):
+        packed_decode_collate(batch, size=16, device='cpu', pipeline=[dict(type='GaussianBlur')])
+
+
 def test_one_epoch_training_on_packed_demo_data(tmp_path):
     from openmix.datasets import generate_demo_dataset
 
