@@ -57,7 +57,18 @@ TABLES = {
               ('demo_token_labeling_teacher', 'mean-pooled tiny DeiT (the token-label annotator)', None, True),
               ('demo_token_labeling', 'tiny LV-ViT, Token Labeling + MixToken', None, True),
               ('demo_puzzlemix', 'PuzzleMix (same recipe and seeds as demo_cutmix)', None, True),
-              ('demo_automix', 'AutoMix (same recipe and seeds as demo_cutmix)', None, True)]),
+              ('demo_automix', 'AutoMix (same recipe and seeds as demo_cutmix)', None, True),
+              ('demo_tokenmix', 'TokenMix, token-area labels (same recipe and seeds as demo_cutmix)', None, True),
+              ('demo_smmix', 'SMMix + Mixup switch, fine-grained + consistency losses (as demo_cutmix)', None,
+               True)]),
+    'tokenmix_smmix_imagenet': dict(
+        title='TokenMix / SMMix: ImageNet-1k DeiT-S, 300 epochs, DeiT recipe (top-1 %)',
+        source='TokenMix README (github.com/Sense-X/TokenMix; OpenMixup Mixup_imagenet.md reprints 80.80), SMMix '
+               'README (github.com/ChenMnZ/SMMix), via ../shared/REFERENCE.md',
+        convention='best', k=None,
+        rows=[('deit_s_baseline', 'DeiT-S, DeiT (Mixup+CutMix)', 79.8, True),
+              ('deit_s_tokenmix', 'DeiT-S + TokenMix (ours: online ResNet-50 teacher)', 80.8, True),
+              ('deit_s_smmix', 'DeiT-S + SMMix', 81.1, True)]),
 }
 
 # OpenMixup benchmark rows (docs/en/mixup_benchmarks/*.md, [V] in ../shared/REFERENCE.md section 3); config stems are

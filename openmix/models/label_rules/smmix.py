@@ -54,6 +54,8 @@ class SMMixLabel(AreaLabel):
         num_classes: Classes of the token head (the classifier head's).
         fine_weight: Weight of the fine-grained term (official 1).
         consistency_weight: Weight of the consistency term (official 1).
+        keep_in_graph: On batches that are not SMMix-mixed, add the token head with weight 0 (zero gradients, see
+            below); False leaves it out of the graph as the official code.
 
     Example:
         >>> mixer = dict(type='SMMix')
@@ -73,24 +75,28 @@ class SMMixLabel(AreaLabel):
         * The terms enter the loss through a forward hook on ``model.criterion``: with a criterion other than
           soft-target cross-entropy (e.g. BCE) the fine-grained term still uses soft-target cross-entropy, as the
           official code only ships that. Flag: none.
-        * Mixup batches: the token head gets no gradient (as the official code); under DDP set
-          ``find_unused_parameters=True``.
+        * Mixup batches (half of all batches at ``switch_prob=0.5``): the official token head gets no gradient
+          there, so its optimizer skips it; ours joins the loss with weight 0 by default (zero gradients: DDP needs
+          no ``find_unused_parameters``, but AdamW still applies its momentum and weight decay to the token head).
+          Flag: ``keep_in_graph=False`` restores the reference (no gradient).
         * Precision: both terms computed in fp32 from the (possibly autocast) logits; the official code runs them
           under autocast. Not measured on a GPU.
     """
 
-    def __init__(self, num_classes: int | None = None, fine_weight: float = 1.0,
-                 consistency_weight: float = 1.0) -> None:
+    def __init__(self, num_classes: int | None = None, fine_weight: float = 1.0, consistency_weight: float = 1.0,
+                 keep_in_graph: bool = True) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError('SMMixLabel: `label_assigner.num_classes` must be the number of classes (a positive '
                              f'int, as model.head.num_classes), got {num_classes!r}')
         self.num_classes = num_classes
         self.fine_weight, self.consistency_weight = float(fine_weight), float(consistency_weight)
+        self.keep_in_graph = bool(keep_in_graph)
         self.token_head: nn.Linear | None = None
         self.active = False
         self._tokens: torch.Tensor | None = None
         self._pending = None
+        self.aux_terms = 0
         self.num_prefix = 1
 
     def attach(self, backbone: nn.Module) -> None:
@@ -111,7 +117,7 @@ class SMMixLabel(AreaLabel):
         norm.register_forward_hook(on_norm)
 
     def prepare(self, mixed: MixedBatch) -> None:
-        self.active = getattr(mixed, 'source_mask', None) is not None
+        self.active = True  # the output tokens of every mixed batch (see forward)
         self._pending = None
 
     def forward(self, targets: torch.Tensor, mixed: MixedBatch) -> torch.Tensor:
@@ -123,6 +129,11 @@ class SMMixLabel(AreaLabel):
         if tokens is None:
             raise RuntimeError('SMMixLabel: no output tokens were captured in the forward pass')
         tokens = tokens[:, self.num_prefix:]
+        if getattr(mixed, 'source_mask', None) is None:
+            # not an SMMix batch: no extra term, but the token head joins the graph with weight 0 (zero gradients
+            # rather than none, so DDP needs no find_unused_parameters)
+            self._pending = self.token_head(tokens.mean(1)) if self.keep_in_graph else None
+            return out
         source = mixed.source_mask.to(tokens.dtype)[:, :, None]
         own = (tokens * (1 - source)).sum(1) / (1 - source).sum(1).clamp_min(1)
         pasted = (tokens * source).sum(1) / source.sum(1).clamp_min(1)
@@ -131,13 +142,18 @@ class SMMixLabel(AreaLabel):
         return out
 
     def pop_aux_loss(self, logits: torch.Tensor) -> torch.Tensor | None:
-        """The weighted auxiliary loss of the last SMMix batch given the mixed batch's ``logits`` (then forgotten);
-        None when the last batch was not SMMix-mixed."""
-        if self._pending is None:
+        """The weighted auxiliary loss of the last mixed batch given its ``logits`` (then forgotten): SMMix's terms
+        on SMMix batches, a zero that keeps the token head in the graph on others; None when nothing is pending.
+        ``aux_terms`` counts the cross-entropy-sized terms it added (1 or 0), for loss-scale checks."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            self.aux_terms = 0
             return None
-        own, pasted, y_a, y_b, z, lam, index = self._pending
-        self._pending = None
-        fine, con = smmix_aux_losses(logits, own, pasted, y_a, y_b, z, lam, index)
+        if torch.is_tensor(pending):
+            self.aux_terms = 0
+            return 0.0 * pending.sum()
+        fine, con = smmix_aux_losses(logits, *pending)
+        self.aux_terms = 1
         return self.fine_weight * fine + self.consistency_weight * con
 
     def extra_repr(self) -> str:
