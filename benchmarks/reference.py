@@ -39,6 +39,15 @@ TABLES = {
             ('deit_b_baseline', 'DeiT-B, DeiT', 81.83, True), ('deit_b_transmix', 'DeiT-B, TransMix', 82.51, True),
             ('swin_t_baseline', 'Swin-T, DeiT', 81.20, True), ('ca_swin_t_transmix', 'Swin-T, TransMix (ours: CA-Swin)', 81.80, True),
         ]),
+    'tl_align_mixpro_imagenet': dict(
+        title='TL-Align / MixPro: ImageNet-1k DeiT, 300 epochs, DeiT recipe (top-1 %)',
+        source='TL-Align README (github.com/Euphoria16/TL-Align: DeiT-T 72.2 -> 73.2, DeiT-S 79.8 -> 80.6); MixPro '
+               'abstract (arXiv 2304.12043: DeiT-T 73.8; its DeiT-S value not verified here)',
+        convention='best', k=None,
+        rows=[('deit_t_baseline', 'DeiT-T, DeiT', 72.2, True), ('deit_t_tl_align', 'DeiT-T + TL-Align', 73.2, True),
+              ('deit_t_mixpro', 'DeiT-T/14 + MixPro', 73.8, True),
+              ('deit_s_baseline', 'DeiT-S, DeiT', 79.8, True), ('deit_s_tl_align', 'DeiT-S + TL-Align', 80.6, True),
+              ('deit_s_mixpro', 'DeiT-S/14 + MixPro', None, False)]),
     'token_labeling': dict(
         title='Token Labeling: ImageNet-1k, 224 px, 300 epochs (top-1 %)',
         source='Jiang et al., "All Tokens Matter", NeurIPS 2021; LV-ViT README (via ../shared/REFERENCE.md)',
@@ -52,6 +61,8 @@ TABLES = {
         source='openmix configs/demo*.py', convention='best', k=None,
         rows=[('demo_cutmix', 'CutMix, area labels', None, True),
               ('demo_cutmix_transmix', 'CutMix, TransMix labels', None, True),
+              ('demo_tl_align', 'CutMix, TL-Align labels (same recipe and seeds as demo_cutmix)', None, True),
+              ('demo_mixpro', 'MixPro: MaskMix/CutMix switch, PAL labels (as demo_cutmix)', None, True),
               ('demo', 'DeiT recipe + TransMix (main job)', None, True),
               ('demo_lvvit', 'tiny LV-ViT, DeiT recipe (Mixup/CutMix, area labels)', None, True),
               ('demo_token_labeling_teacher', 'mean-pooled tiny DeiT (the token-label annotator)', None, True),
