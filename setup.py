@@ -19,6 +19,7 @@ setup(
         'torch>=2.6',  # torch.nn.utils.get_total_norm, weights-only loading by default
         'torchvision>=0.21',
         'timm>=1.0.15',
+        'safetensors>=0.4',  # tools/export.py (timm depends on it too)
         'mmengine>=0.10.4,<0.11',
         'mmcv-lite>=2.1',
         'numpy',
@@ -27,6 +28,7 @@ setup(
     ],
     # puzzlemix: the max-flow of PuzzleMix's graph-cut solver (SciPy >= 1.8 also works, slower)
     # (the tests exercise the solver, so dev includes it)
-    extras_require={'dev': ['pytest>=8', 'pytest-timeout', 'PyMaxflow>=1.3'], 'puzzlemix': ['PyMaxflow>=1.3']},
+    extras_require={'dev': ['pytest>=8', 'pytest-timeout', 'PyMaxflow>=1.3'], 'puzzlemix': ['PyMaxflow>=1.3'],
+                    'plot': ['matplotlib>=3.5']},
     classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],
 )
