@@ -146,3 +146,20 @@ def test_mixup_branch_and_errors():
     cnn['backbone'] = dict(type='TimmBackbone', model_name='resnet10t')
     with pytest.raises(ValueError, match='SMMix'):
         MODELS.build(cnn)
+
+
+@pytest.mark.parametrize('keep', [True, False])
+def test_token_head_on_mixup_batches(keep):
+    """Mixup batches add no SMMix term; the token head gets zero gradients (default) or none (reference flag)."""
+    cfg = tiny_vit_cfg(switch_prob=0.0)
+    cfg['label_assigner']['keep_in_graph'] = keep
+    model = MODELS.build(cfg)
+    x = torch.randn(4, 3, 32, 32)
+    plain = MODELS.build(dict(cfg, label_assigner=dict(type='AreaLabel')))
+    plain.load_state_dict(model.state_dict(), strict=False)
+    loss = model.loss(x.clone(), dict(gt_label=torch.arange(4)))['loss']
+    assert torch.allclose(loss, plain.loss(x.clone(), dict(gt_label=torch.arange(4)))['loss'])
+    loss.backward()
+    grad = model.label_assigner.token_head.weight.grad
+    assert (grad is not None and not grad.any()) if keep else grad is None
+    assert model.label_assigner.aux_terms == 0
