@@ -66,7 +66,7 @@ class SMMixLabel(AreaLabel):
         ``VisionTransformer.forward`` with ``token_head``), run outside the repo; recorded losses in
         ``tests/fixtures/reference/smmix.npz`` (see ``smmix.md``). Tested equal (``tests/mixers/test_smmix.py``):
         the three loss terms given the same logits, token-head logits, targets and unmixed logits (max difference
-        in ``smmix.md``). Deviations:
+        0 in float32). Deviations:
 
         * Where the token head sits: the official DeiT fork has a ``token_head`` beside ``head`` and returns its
           logits from ``forward(x, target_mask, source_mask)``; ours is a layer of this rule fed by a hook on the

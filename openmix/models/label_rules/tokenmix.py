@@ -148,8 +148,10 @@ class TokenMixLabel(AreaLabel):
     normalisation).
 
     Without a teacher (``teacher=None``) the target is the share of tokens, ``lam = 1 - |M| / N`` (area labels, as
-    :class:`AreaLabel`): the paper's baseline label for its token mixing; the paper's main results use the teacher.
-    Batches mixed otherwise (the Mixup branch) keep area labels, as the official ``Mixup.__call__``.
+    :class:`AreaLabel`): the CutMix-style linear target the paper argues is inaccurate (Sec. 3.3). The paper's
+    results use teacher activations (NFNet-F6 label maps), and the official code has no teacher-free path (its
+    token branch requires label maps), so this mode has no reference. Batches mixed otherwise (the Mixup branch)
+    keep area labels, as the official ``Mixup.__call__``.
 
     Args:
         teacher: ``dict(config=..., checkpoint=...)`` or ``dict(model_name=..., checkpoint=..., num_classes=...)``,
