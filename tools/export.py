@@ -54,7 +54,10 @@ def input_size(cfg, timm_model) -> list[int]:
 
 
 def best_metric(checkpoint: dict) -> tuple[str, float] | None:
-    """``(name, value)`` of the best validation top-1 in an mmengine checkpoint's message hub, if recorded."""
+    """``(name, value)`` of the best validation top-1 in an mmengine checkpoint's message hub, or the ``metric`` of a
+    timm ``train.py`` checkpoint (TransMix's releases), if recorded."""
+    if isinstance(checkpoint.get('metric'), (int, float)):
+        return 'top1', float(checkpoint['metric'])
     hub = checkpoint.get('message_hub') or {}
     info, scalars = hub.get('runtime_info') or {}, hub.get('log_scalars') or {}
     if info.get('best_score') is not None:

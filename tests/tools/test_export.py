@@ -13,6 +13,7 @@ from mmengine.config import Config
 
 from openmix.registry import MODELS
 from openmix.utils.convert import ExportError, to_timm
+from tools.export import main as export_main
 
 ROOT = Path(__file__).resolve().parents[2]
 MEAN, STD = (125.307, 122.961, 113.8575), (51.5865, 50.847, 51.255)
@@ -58,14 +59,14 @@ def test_export_round_trip_raw_and_ema(tmp_path):
     torch.save(dict(meta=dict(epoch=3), state_dict=raw, ema_state_dict=ema,
                     message_hub=dict(runtime_info=dict(best_score=42.5), log_scalars={}, resumed_keys={})),
                tmp_path / 'epoch_3.pth')
-    outs = {}
-    for name, flags in (('raw', []), ('ema', ['--ema'])):
-        outs[name] = tmp_path / f'export_{name}'
-        run = subprocess.run([sys.executable, str(ROOT / 'tools' / 'export.py'), str(cfg), str(tmp_path / 'epoch_3.pth'),
-                              '--out', str(outs[name]), *flags], capture_output=True, text=True, env=_env(),
-                             cwd=tmp_path, timeout=300)
-        assert run.returncode == 0, run.stderr[-3000:]
-        assert sorted(p.name for p in outs[name].iterdir()) == ['model.safetensors', 'openmix_export.json']
+    outs = {name: tmp_path / f'export_{name}' for name in ('raw', 'ema')}
+    run = subprocess.run([sys.executable, str(ROOT / 'tools' / 'export.py'), str(cfg), str(tmp_path / 'epoch_3.pth'),
+                          '--out', str(outs['ema']), '--ema'], capture_output=True, text=True, env=_env(),
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    export_main([str(cfg), str(tmp_path / 'epoch_3.pth'), '--out', str(outs['raw'])])  # same entry point, in-process
+    for out in outs.values():
+        assert sorted(p.name for p in out.iterdir()) == ['model.safetensors', 'openmix_export.json']
     meta = json.loads((outs['ema'] / 'openmix_export.json').read_text())
     assert meta['model_name'] == 'vit_tiny_patch16_224' and meta['ema'] is True
     assert meta['kwargs'] == dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, drop_path_rate=0.1,
@@ -120,3 +121,25 @@ def test_export_names_the_timm_classifier():
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert (ref(x) - model(x, mode='tensor')).abs().max() < 1e-5
+
+
+def test_export_of_a_transmix_release(tmp_path):
+    """A released TransMix checkpoint (recorded with the official code) exports as it is: converted on load, its EMA
+    with ``--ema``, its ``metric`` recorded; the timm model gives the official logits."""
+    import numpy as np
+    import timm
+    fix = ROOT / 'tests' / 'fixtures' / 'reference'
+    cfg = tmp_path / 'tiny_deit.py'
+    cfg.write_text("model = dict(type='ImageClassifier', backbone=dict(type='TimmBackbone', "
+                   "model_name='vit_tiny_patch16_224', img_size=16, patch_size=8, embed_dim=24, depth=2, num_heads=2), "
+                   "head=dict(type='LinearClsHead', num_classes=5))\n")
+    export_main([str(cfg), str(fix / 'transmix_vit_tiny.pth.tar'), '--out', str(tmp_path / 'out'), '--ema'])
+    meta = json.loads((tmp_path / 'out' / 'openmix_export.json').read_text())
+    assert meta['metric'] == dict(name='top1', value=12.5) and meta['input_size'] == [3, 16, 16]
+    model = timm.create_model(meta['model_name'], pretrained=True, **meta['kwargs'], pretrained_cfg_overlay=dict(
+        meta['pretrained_cfg_overlay'], file=str(tmp_path / 'out' / 'model.safetensors'))).eval()
+    ref = np.load(fix / 'transmix_vit_tiny.npz')
+    with torch.no_grad():
+        diff = (model(torch.from_numpy(ref['x'])) - torch.from_numpy(ref['logits_ema'])).abs().max().item()
+    print(f'TransMix release -> timm export: max |logit diff| vs official EMA logits {diff:.3g}')
+    assert diff < 1e-5
