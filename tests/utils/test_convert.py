@@ -80,6 +80,8 @@ FULL = [
     ('transmix_cait_keys.json', 'configs/transmix/cait_xxs24_transmix.py'),
     ('openmixup_resnet18_cifar_keys.json', 'configs/mixups/c100_r18_800e_cutmix.py'),
     ('openmixup_deit_s_keys.json', 'configs/mixups/in_deit_s_300e_cutmix.py'),
+    ('openmixup_resnet50_keys.json', 'configs/mixups/in_r50_100e_cutmix.py'),
+    ('openmixup_resnext50_cifar_keys.json', 'configs/mixups/c100_rx50_800e_cutmix.py'),
 ]
 
 
