@@ -7,9 +7,10 @@ attention inside the pasted box). A rule is a module with ``attach(backbone)`` (
 from .area import AreaLabel
 from .mixpro import MixProLabel
 from .smmix import SMMixLabel
+from .sumix import SUMixClassifier, SUMixLabel, semantic_distances
 from .tokenmix import TokenMixLabel
 from .tl_align import TLAlignLabel
 from .transmix import TransMixLabel, box_token_mask
 
 __all__ = ['AreaLabel', 'MixProLabel', 'SMMixLabel', 'TLAlignLabel', 'TokenMixLabel', 'TransMixLabel',
-           'box_token_mask']
+           'box_token_mask', 'SUMixLabel', 'SUMixClassifier', 'semantic_distances']

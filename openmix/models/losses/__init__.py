@@ -1,4 +1,6 @@
 from .cross_entropy import BinaryCrossEntropy, LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from .decouple_mix import DecoupledMixCrossEntropy
+from .sumix import SUMixUncertaintyLoss
 
-__all__ = ['SoftTargetCrossEntropy', 'LabelSmoothingCrossEntropy', 'BinaryCrossEntropy', 'DecoupledMixCrossEntropy']
+__all__ = ['SoftTargetCrossEntropy', 'LabelSmoothingCrossEntropy', 'BinaryCrossEntropy', 'DecoupledMixCrossEntropy',
+           'SUMixUncertaintyLoss']
