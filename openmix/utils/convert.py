@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ['LAYOUTS', 'detect_layout', 'convert_checkpoint', 'convert_transmix', 'convert_official_lvvit',
+__all__ = ['LAYOUTS', 'detect_layout', 'release_layout', 'convert_checkpoint', 'convert_transmix', 'convert_official_lvvit',
            'is_official_lvvit', 'convert_openmixup', 'to_timm', 'ExportError']
 
 #: layouts ``convert_checkpoint`` / ``tools/convert_checkpoint.py --from`` know
@@ -243,14 +243,23 @@ def detect_layout(checkpoint: Mapping) -> str | None:
     return None
 
 
+def release_layout(checkpoint: Mapping) -> str | None:
+    """The layout (one of :data:`LAYOUTS`) of a released checkpoint, None for openmix's own (anything an mmengine
+    ``Runner`` wrote, which has a ``message_hub``, or ``backbone.model.*`` names) or an unrecognised file."""
+    if 'message_hub' in checkpoint:
+        return None
+    layout = detect_layout(checkpoint)
+    return layout if layout in LAYOUTS else None
+
+
 def convert_checkpoint(checkpoint: Mapping, source: str | None = None, ema: bool = False) -> dict:
     """A checkpoint's content with its state dict in openmix's layout: ``{'state_dict': ..., 'meta': ...}``.
 
-    ``source`` (one of :data:`LAYOUTS`) forces the converter; by default it is detected (:func:`detect_layout`) and an
-    openmix checkpoint (or anything unrecognised) is returned unchanged. With ``ema=True`` the EMA weights of a
-    TransMix/DeiT release are taken.
+    ``source`` (one of :data:`LAYOUTS`) forces the converter; by default it is detected (:func:`release_layout`) and
+    an openmix checkpoint (anything an mmengine ``Runner`` wrote: it has a ``message_hub``) or anything unrecognised is
+    returned unchanged. With ``ema=True`` the EMA weights of a TransMix/DeiT release are taken.
     """
-    layout = source or detect_layout(checkpoint)
+    layout = source or release_layout(checkpoint)
     if layout not in LAYOUTS:
         if source is not None:
             raise ValueError(f'unknown checkpoint layout {source!r}; choose one of {LAYOUTS}')

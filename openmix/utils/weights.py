@@ -6,7 +6,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from openmix.utils.checkpoint import load_checkpoint_file
-from openmix.utils.convert import convert_checkpoint, detect_layout
+from openmix.utils.convert import convert_checkpoint, release_layout
 
 
 def load_model_weights(model: nn.Module, path: str, ema: bool = False) -> None:
@@ -17,7 +17,7 @@ def load_model_weights(model: nn.Module, path: str, ema: bool = False) -> None:
     on load) is loaded as it is.
     """
     checkpoint = load_checkpoint_file(path, map_location='cpu')
-    if detect_layout(checkpoint) not in (None, 'openmix'):  # a release (TransMix/DeiT, LV-ViT, OpenMixup): convert
+    if release_layout(checkpoint):  # a release (TransMix/DeiT, LV-ViT, OpenMixup): convert
         checkpoint, ema = convert_checkpoint(checkpoint, ema=ema), False  # the release's EMA is taken on conversion
     key = 'ema_state_dict' if ema else 'state_dict'
     if not ema and key not in checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):

@@ -137,6 +137,9 @@ def test_openmix_checkpoints_pass_unchanged():
     model = _model(VIT)
     checkpoint = dict(state_dict=model.state_dict(), meta=dict(epoch=1))
     assert detect_layout(checkpoint) == 'openmix' and convert_checkpoint(checkpoint) is checkpoint
+    # anything an mmengine Runner wrote is left alone, whatever its parameter names (a toy model's `backbone.conv`)
+    runner_written = dict(state_dict={'backbone.conv.weight': torch.zeros(1)}, message_hub={}, meta={})
+    assert convert_checkpoint(runner_written) is runner_written
 
 
 @pytest.mark.parametrize('key, match', [
