@@ -158,4 +158,4 @@ class SMMixLabel(AreaLabel):
 
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, fine_weight={self.fine_weight}, '
-                f'consistency_weight={self.consistency_weight}')
+                f'consistency_weight={self.consistency_weight}, keep_in_graph={self.keep_in_graph}')
