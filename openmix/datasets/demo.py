@@ -42,8 +42,8 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 __all__ = [
-    'DEMO_VERSION', 'SHAPE_NAMES', 'COVERAGE_RANGE', 'demo_class_names', 'render_demo_image', 'generate_demo_dataset',
-    'read_demo_meta', 'DemoShapes',
+    'DEMO_VERSION', 'SHAPE_NAMES', 'COVERAGE_RANGE', 'demo_class_names', 'render_demo_image', 'render_demo_sample',
+    'generate_demo_dataset', 'read_demo_meta', 'DemoShapes',
 ]
 
 # Bump whenever the drawing changes, so a tree written by an older version is reported instead of silently reused.
@@ -203,7 +203,7 @@ def _texture(rng: np.random.Generator, kind: str, u: np.ndarray, v: np.ndarray, 
 
 def render_demo_image(seed: int, split: str, label: int, index: int, image_size: int = 64
                       ) -> tuple[np.ndarray, dict]:
-    """Draw one demo image.
+    """Draw one demo image (:func:`render_demo_sample` without the object mask; the same pixels and ``info``).
 
     Args:
         seed: Dataset seed.
@@ -216,6 +216,23 @@ def render_demo_image(seed: int, split: str, label: int, index: int, image_size:
         ``(img, info)``: ``img`` is a ``uint8`` array ``(image_size, image_size, 3)``; ``info`` holds ``coverage``
         (anti-aliased object area / image area, in :data:`COVERAGE_RANGE`), ``bbox`` (``[x0, y0, x1, y1]`` of the
         object's pixels, exclusive end), ``angle`` (degrees) and ``center`` (pixels).
+    """
+    img, info, _ = render_demo_sample(seed, split, label, index, image_size)
+    return img, info
+
+
+def render_demo_sample(seed: int, split: str, label: int, index: int, image_size: int = 64
+                       ) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Draw one demo image and return the object's pixel mask with it.
+
+    The image and ``info`` are those of :func:`render_demo_image` (same generator, same draws); the mask is the
+    anti-aliased coverage the image was composited with (``img = bg * (1 - mask) + fill * mask`` before noise and
+    rounding), so the object's visible share after mixing can be measured exactly
+    (``benchmarks/label_fidelity.py``).
+
+    Returns:
+        ``(img, info, mask)``: ``img`` and ``info`` as :func:`render_demo_image`; ``mask`` is a ``float32`` array
+        ``(image_size, image_size)`` in [0, 1] whose mean is ``info['coverage']`` (before rounding).
     """
     if split not in _SPLIT_CODES:
         raise ValueError(f"split must be one of {sorted(_SPLIT_CODES)}, got {split!r}")
@@ -269,7 +286,7 @@ def render_demo_image(seed: int, split: str, label: int, index: int, image_size:
     bbox = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else [0, 0, 0, 0]
     info = dict(coverage=round(float(alpha.sum()) / size ** 2, 5), bbox=bbox, angle=round(angle, 3),
                 center=[round(float(x), 3) for x in center])
-    return img, info
+    return img, info, alpha.astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------- the tree
