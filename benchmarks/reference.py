@@ -69,6 +69,9 @@ TABLES = {
               ('demo_token_labeling', 'tiny LV-ViT, Token Labeling + MixToken', None, True),
               ('demo_puzzlemix', 'PuzzleMix (same recipe and seeds as demo_cutmix)', None, True),
               ('demo_automix', 'AutoMix (same recipe and seeds as demo_cutmix)', None, True),
+              ('demo_adautomix', 'AdAutoMix (same recipe and seeds as demo_cutmix)', None, True),
+              ('demo_decouplemix', 'CutMix + DecoupleMix loss (as demo_cutmix)', None, True),
+              ('demo_sumix', 'CutMix + SUMix ratio and regulariser (as demo_cutmix)', None, True),
               ('demo_tokenmix', 'TokenMix, token-area labels (same recipe and seeds as demo_cutmix)', None, True),
               ('demo_smmix', 'SMMix + Mixup switch, fine-grained + consistency losses (as demo_cutmix)', None,
                True)]),
@@ -121,3 +124,24 @@ for _setting, (_title, _conv, _k, _values) in MIXUP_SETTINGS.items():
         convention=_conv, k=_k,
         rows=[(f'{_setting}_{m}', METHOD_LABELS[m], v, True) for m, v in zip(MIXUP_METHODS, _values)]
         + [(f'{_setting}_{m}', label, v, ok) for m, label, v, ok in MIXUP_EXTRA_ROWS.get(_setting, [])])
+
+# AdAutoMix, DecoupleMix, SUMix (issue 13): values read from the official READMEs (commits in the source); DecoupleMix
+# has configs in OpenMixup but no value in its docs (None).
+TABLES['new_methods_c100_800e'] = dict(
+    title='AdAutoMix / DecoupleMix / SUMix: CIFAR-100, ResNet-18 / ResNeXt-50, 800 epochs (top-1 %)',
+    source='AdAutoMix: github.com/JinXins/Adversarial-AutoMixup README @9d6fd12 (CIFAR-100 table); SUMix: '
+           'github.com/JinXins/SUMix README @0469ec2 (CIFAR-100 table); DecoupleMix: OpenMixup @37e1372 '
+           'configs/classification/cifar100/mixups/decouple (no published value)',
+    convention='median_last_k', k=10,
+    rows=[('c100_r18_800e_adautomix', 'AdAutoMix, R-18', 82.32, True),
+          ('c100_rx50_800e_adautomix', 'AdAutoMix, RX-50', 84.22, True),
+          ('c100_r18_800e_cutmix_sumix', 'CutMix + SUMix, R-18', 79.78, True),
+          ('c100_r18_800e_resizemix_sumix', 'ResizeMix + SUMix, R-18', 80.38, True),
+          ('c100_r18_800e_mixup_decouple', 'Mixup + DecoupleMix, R-18', None, False),
+          ('c100_r18_800e_cutmix_decouple', 'CutMix + DecoupleMix, R-18', None, False)])
+TABLES['new_methods_in_100e'] = dict(
+    title='AdAutoMix: ImageNet-1k, ResNet-18 / ResNet-50, 100 epochs (top-1 %)',
+    source='github.com/JinXins/Adversarial-AutoMixup README @9d6fd12 (ImageNet-1k columns)',
+    convention='median_last_k', k=5,
+    rows=[('in_r18_100e_adautomix', 'AdAutoMix, R-18', 70.86, True),
+          ('in_r50_100e_adautomix', 'AdAutoMix, R-50', 78.04, True)])

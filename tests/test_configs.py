@@ -89,6 +89,7 @@ REFERENCE_ROWS = {
     'token_labeling/lvvit_m_token_labeling.py': {'model.backbone.block_fn.skip_lam': 2.0},
     'tokenmix/*_tokenmix.py': {'model.label_assigner.normalize': False},
     'smmix/*_smmix.py': {'model.label_assigner.keep_in_graph': False},
+    'mixups/*_sumix.py': {'model.label_assigner.legacy_batch_mean': True},
 }
 
 

@@ -126,6 +126,9 @@ class SUMixClassifier(ImageClassifier):
         - The official step computes the mixed-batch loss with the head's ``IN_loss`` for every mixer it runs
           (``mixup``, ``cutmix``, ...); mixers that record no partner index (its ManifoldMix/AutoMix branches)
           fail there. Ours works with every openmix mixer that returns a ``MixedBatch``. Flag: none.
+        - The mixer mixes a copy of the batch (one extra batch of memory), since openmix mixers may work in place
+          and the clean pass needs its input for the backward; the official mixers return new tensors. No
+          difference in values. Flag: none.
         - The clean logits for the semantic term are computed without gradient (the official head computes them
           with gradient and detaches them; no difference in values or gradients). Flag: none.
     """
@@ -148,10 +151,12 @@ class SUMixClassifier(ImageClassifier):
             return super().loss(inputs, data_samples)
         y = data_samples['gt_label'].to(inputs.device)
         targets = smooth_one_hot(y, self.num_classes, self.label_smoothing)
-        feat_clean = self.extract_feat(inputs)  # before the mixer, which may overwrite ``inputs``
+        feat_clean = self.extract_feat(inputs)
         with torch.no_grad():
             logits_clean = self.head(feat_clean.detach())
-        mixed = self.mixer(inputs, targets) if getattr(self.mixer, 'guided', False) else self.mixer(inputs)
+        # the mixers may mix in place, and the clean pass keeps ``inputs`` for its backward: mix a copy
+        x = inputs.clone()
+        mixed = self.mixer(x, targets) if getattr(self.mixer, 'guided', False) else self.mixer(x)
         self.label_assigner.prepare(mixed)
         feat_mix = self.extract_feat(mixed.inputs)
         logits = self.head(feat_mix)

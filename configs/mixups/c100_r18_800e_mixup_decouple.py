@@ -1,0 +1,7 @@
+# DecoupleMix (Liu et al., NeurIPS 2023): Mixup with the decoupled mixup loss, OpenMixup's
+# configs/classification/cifar100/mixups/decouple/r18/r18_mixup_CE_soft_decouple_a0_2_ep800.py (alpha 0.2,
+# eta 0.01 on the majority class, lam^0.5).
+_base_ = ['./_base_/c100_r18_800e.py']
+model = dict(mixer=dict(type='Mixup', alpha=0.2, pairing='perm'),
+             loss=dict(type='DecoupledMixCrossEntropy', eta=0.01, mode='more', thr=0.5, lam_scale_mode='pow',
+                       lam_thr=1.0, lam_idx=0.5))
