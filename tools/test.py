@@ -34,6 +34,9 @@ def parse_args(argv=None):
                        help='top-1 with this share of the patches set to black (random per image), e.g. 0.25 0.5 0.75')
     extra.add_argument('--occlusion-patch-size', type=int, metavar='N',
                        help='occlusion patch size (default: the model\'s patch size, 16 for CNNs)')
+    extra.add_argument('--occlusion-fill', choices=['black', 'mean'], default='black',
+                       help='dropped patches: black pixels (0 before normalising, Naseer et al.; default) or 0 after '
+                            'normalising (the mean colour)')
     extra.add_argument('--patch-shuffle', type=int, nargs='+', metavar='G',
                        help='top-1 with each image cut into G x G patches shuffled, e.g. 2 4 8')
     extra.add_argument('--robustness-seed', type=int, default=0, help='seed of the drops and shuffles (default 0)')
@@ -89,7 +92,8 @@ def main(argv=None):
         if robust:
             from openmix.evaluation import evaluate_robustness
             robust_metrics, settings = evaluate_robustness(runner, args.occlusion or (), args.patch_shuffle or (),
-                                                           args.occlusion_patch_size, args.robustness_seed)
+                                                           args.occlusion_patch_size, args.robustness_seed,
+                                                           args.occlusion_fill)
             metrics.update(robust_metrics)
     finally:
         if not args.work_dir:

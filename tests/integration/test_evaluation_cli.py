@@ -43,6 +43,8 @@ def test_test_cli_rejects_bad_ratios(tmp_path):
     args = parse_args(['c.py', 'x.pth', '--reliability-png', 'r.png'])
     assert args.ece and args.occlusion is None and args.patch_shuffle is None
     assert not parse_args(['c.py', 'x.pth']).ece
+    assert parse_args(['c.py', 'x.pth']).occlusion_fill == 'black'  # Naseer et al.'s convention by default
+    assert parse_args(['c.py', 'x.pth', '--occlusion-fill', 'mean']).occlusion_fill == 'mean'
 
 
 def test_add_test_metric_keeps_the_config_metrics():
