@@ -8,9 +8,11 @@ In (released checkpoints -> openmix's ``ImageClassifier`` layout, ``backbone.mod
 * :func:`convert_openmixup`: OpenMixup's ``MixUpClassification`` (mmcls-style ``ResNet`` / ``ResNet_CIFAR`` /
   ``VisionTransformer`` backbones, ``ClsHead`` / ``ClsMixupHead`` / ``VisionTransformerClsHead``).
 
-:func:`convert_checkpoint` detects the layout (:func:`detect_layout`) and applies the matching converter; openmix's
+:func:`convert_checkpoint` detects the layout (:func:`release_layout`) and applies the matching converter; openmix's
 mmengine checkpoint loader and ``load_model_weights`` call it, so ``load_from`` and ``tools/test.py`` take the released
-files as they are (weights-only loading stays on). ``tools/convert_checkpoint.py`` writes the converted file.
+files as they are (weights-only loading stays on). ``tools/convert_checkpoint.py`` writes the converted file. Each
+converter is tested on checkpoints written by the official code (``tests/utils/test_convert.py``: no missing or
+unexpected keys, logits equal to the recorded official ones to float rounding).
 
 Out: :func:`to_timm` maps a built openmix ``ImageClassifier`` onto the stock timm model (``tools/export.py``).
 """
@@ -21,8 +23,8 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ['LAYOUTS', 'detect_layout', 'release_layout', 'convert_checkpoint', 'convert_transmix', 'convert_official_lvvit',
-           'is_official_lvvit', 'convert_openmixup', 'to_timm', 'ExportError']
+__all__ = ['LAYOUTS', 'detect_layout', 'release_layout', 'convert_checkpoint', 'convert_transmix',
+           'convert_official_lvvit', 'is_official_lvvit', 'convert_openmixup', 'to_timm', 'ExportError']
 
 #: layouts ``convert_checkpoint`` / ``tools/convert_checkpoint.py --from`` know
 LAYOUTS = ('transmix', 'tokenlabeling', 'openmixup')

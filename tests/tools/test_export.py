@@ -104,7 +104,8 @@ def test_export_round_trip_raw_and_ema(tmp_path):
     (dict(BACKBONE, type='ClassAttentionHeadBackbone', ca_blocks=1), 'ClassAttentionHeadBackbone'),
 ])
 def test_export_refuses_models_without_timm_equivalent(backbone, match):
-    model = MODELS.build(dict(type='ImageClassifier', backbone=backbone, head=dict(type='LinearClsHead', num_classes=3)))
+    model = MODELS.build(dict(type='ImageClassifier', backbone=backbone,
+                              head=dict(type='LinearClsHead', num_classes=3)))
     with pytest.raises(ExportError, match=match):
         to_timm(model, backbone)
 
@@ -113,7 +114,8 @@ def test_export_names_the_timm_classifier():
     """ResNet's classifier is ``fc``: ``head.fc.*`` lands there and the timm model takes the state dict strictly."""
     import timm
     backbone = dict(type='TimmBackbone', model_name='resnet10t')
-    model = MODELS.build(dict(type='ImageClassifier', backbone=backbone, head=dict(type='LinearClsHead', num_classes=5)))
+    model = MODELS.build(dict(type='ImageClassifier', backbone=backbone,
+                              head=dict(type='LinearClsHead', num_classes=5)))
     name, kwargs, state = to_timm(model.eval(), backbone)
     assert torch.equal(state['fc.weight'], model.head.fc.weight) and 'head.fc.weight' not in state
     ref = timm.create_model(name, **kwargs).eval()
