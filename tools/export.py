@@ -79,7 +79,7 @@ def main(argv=None):
     from openmix.apis.config import apply_cfg_options, parse_cfg_options
     from openmix.registry import MODELS
     from openmix.utils.checkpoint import AtomicLocalBackend, load_checkpoint_file
-    from openmix.utils.convert import to_timm
+    from openmix.utils.convert import timm_kwargs, to_timm
     from openmix.utils.setup_env import register_all_modules
     from openmix.utils.weights import load_model_weights
 
@@ -88,6 +88,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     apply_cfg_options(cfg, parse_cfg_options(args.cfg_options))
     model = MODELS.build(cfg.model)
+    timm_kwargs(model, cfg.model.backbone)  # refuse a model without a timm equivalent before reading weights
     load_model_weights(model, args.checkpoint, ema=args.ema)
     model.eval()
     name, kwargs, state = to_timm(model, cfg.model.backbone)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import torch
 
 __all__ = ['LAYOUTS', 'detect_layout', 'release_layout', 'convert_checkpoint', 'convert_transmix',
-           'convert_official_lvvit', 'is_official_lvvit', 'convert_openmixup', 'to_timm', 'ExportError']
+           'convert_official_lvvit', 'is_official_lvvit', 'convert_openmixup', 'timm_kwargs', 'to_timm', 'ExportError']
 
 #: layouts ``convert_checkpoint`` / ``tools/convert_checkpoint.py --from`` know
 LAYOUTS = ('transmix', 'tokenlabeling', 'openmixup')
@@ -279,20 +279,18 @@ class ExportError(ValueError):
     """An openmix model with no stock timm equivalent (the message names the class or option)."""
 
 
-def to_timm(model: torch.nn.Module, backbone_cfg: Mapping) -> tuple[str, dict, dict[str, torch.Tensor]]:
-    """``(timm model name, create_model kwargs, timm state dict)`` of an openmix ``ImageClassifier``.
+def timm_kwargs(model: torch.nn.Module, backbone_cfg: Mapping) -> dict:
+    """``timm.create_model`` kwargs of the stock timm model equal to openmix ``ImageClassifier`` ``model``.
 
     Only models whose inference is ``head(backbone(x))`` with a plain ``TimmBackbone`` (no custom stem, block or norm
-    class, no CIFAR stem) and a ``LinearClsHead`` export: ``backbone.model.*`` keep their timm names, ``head.fc.*``
-    becomes the timm model's classifier (``head``, ``fc``, ``head.fc`` ... as ``get_classifier()`` names it). The
-    kwargs are the config's backbone kwargs (``img_size``, ``patch_size``, ``drop_path_rate`` ...) plus
-    ``num_classes``. Anything else raises :class:`ExportError` naming what has no timm equivalent.
+    class, no CIFAR stem) and a ``LinearClsHead`` have one: the kwargs are the config's backbone kwargs (``img_size``,
+    ``patch_size``, ``drop_path_rate`` ...) plus ``num_classes`` (and ``drop_rate`` for the head's dropout). Anything
+    else raises :class:`ExportError` naming what has no timm equivalent. Weights are not read.
 
     Args:
-        model: the built classifier, weights loaded.
+        model: the built classifier.
         backbone_cfg: its ``model.backbone`` config (the timm kwargs are read from it).
     """
-    import timm
     from openmix.models.backbones.timm_backbone import TimmBackbone
     from openmix.models.classifier import ImageClassifier
     from openmix.models.heads.linear_head import LinearClsHead
@@ -320,6 +318,21 @@ def to_timm(model: torch.nn.Module, backbone_cfg: Mapping) -> tuple[str, dict, d
     kwargs['num_classes'] = head.num_classes
     if head.drop.p:
         kwargs['drop_rate'] = head.drop.p
+    return kwargs
+
+
+def to_timm(model: torch.nn.Module, backbone_cfg: Mapping) -> tuple[str, dict, dict[str, torch.Tensor]]:
+    """``(timm model name, create_model kwargs, timm state dict)`` of an openmix ``ImageClassifier``.
+
+    ``backbone.model.*`` keep their timm names, ``head.fc.*`` becomes the timm model's classifier (``head``, ``fc``,
+    ``head.fc`` ... as ``get_classifier()`` names it); the result is checked to load strictly into the timm model
+    built from the kwargs (:func:`timm_kwargs`, which raises :class:`ExportError` for models without a timm
+    equivalent).
+    """
+    import timm
+
+    kwargs = timm_kwargs(model, backbone_cfg)
+    backbone, head = model.backbone, model.head
     reference = timm.create_model(backbone.model_name, pretrained=False, **kwargs)
     classifier = reference.get_classifier()
     names = [n for n, m in reference.named_modules() if m is classifier]

@@ -145,3 +145,11 @@ def test_export_of_a_transmix_release(tmp_path):
         diff = (model(torch.from_numpy(ref['x'])) - torch.from_numpy(ref['logits_ema'])).abs().max().item()
     print(f'TransMix release -> timm export: max |logit diff| vs official EMA logits {diff:.3g}')
     assert diff < 1e-5
+
+
+def test_export_cli_refuses_before_reading_weights(tmp_path):
+    """A CIFAR ResNet config (3x3/1 stem) is refused by name; the checkpoint is not even opened."""
+    with pytest.raises(ExportError, match='cifar_stem'):
+        export_main([str(ROOT / 'configs/mixups/c100_r18_800e_cutmix.py'), str(tmp_path / 'missing.pth'),
+                     '--out', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
