@@ -2,7 +2,8 @@
 default_scope = 'openmix'
 
 default_hooks = dict(
-    runtime_info=dict(type='RuntimeInfoHook'),
+    # mmengine's RuntimeInfoHook, reading the step's log variables on the host once per log interval, not each step
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
