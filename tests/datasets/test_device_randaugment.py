@@ -151,6 +151,53 @@ def test_op_and_magnitude_distribution_matches_timm():
     assert abs(same - 1 / 15) < 5 * math.sqrt(1 / 15 * 14 / 15 / n)
 
 
+def test_weighted_op_set_draws_without_replacement_as_timm():
+    """``-tweights``: timm draws 2 of its 15 weighted ops without replacement (np.random.choice, p=weights); the
+    per-layer op frequencies over 20,000 images agree with timm's, and no image repeats an op."""
+    import random
+    n, cfg = 20_000, 'rand-m9-mstd0.5-tweights-p1.0'
+    ra = timm_aa.rand_augment_transform(cfg, dict(translate_const=100, img_mean=FILL))
+    log = []
+    for op in ra.ops:
+        op.aug_fn = (lambda name: lambda img, *args, **_: log.append(name) or img)(op.name)
+    random.seed(0)
+    np.random.seed(0)
+    for _ in range(n):
+        ra(None)
+    aug = DeviceRandAugment(cfg, img_mean=FILL, seed=0)
+    assert aug.names == tuple(ra.ops[i].name for i in range(len(ra.ops)))
+    p = aug.sample(n)
+    assert (p['op'][:, 0] != p['op'][:, 1]).all() and p['applied'].all()
+    for layer in range(2):
+        theirs = Counter(log[layer::2])
+        ours = Counter(aug.names[k] for k in p['op'][:, layer].tolist())
+        for name in aug.names:
+            pa, pb = ours[name] / n, theirs[name] / n
+            assert abs(pa - pb) < 5 * math.sqrt(max(pa, pb, 1e-3) * 2 / n), (layer, name, pa, pb)
+    w = aug.choice_weights
+    assert abs(Counter(p['op'][:, 0].tolist())[0] / n - float(w[0])) < 5 * math.sqrt(float(w[0]) / n)  # Rotate
+
+
+def test_random_interpolation_picks_bilinear_or_bicubic_per_op_application():
+    x = _images().repeat(2, 1, 1, 1)
+    aug = DeviceRandAugment('rand-m9-mstd0.5-inc1', img_mean=FILL, interpolation='random', seed=1)
+    p = aug.sample(4000)
+    assert abs(p['bicubic'].double().mean() - 0.5) < 5 * math.sqrt(0.25 / p['bicubic'].numel())
+    n = len(x)
+    rotate, shear = aug.names.index('Rotate'), aug.names.index('ShearX')
+    params = dict(op=torch.tensor([[rotate, shear]] * n), applied=torch.ones(n, 2, dtype=torch.bool),
+                  arg=torch.tensor([[17.0, 0.2]] * n, dtype=torch.float64),
+                  bicubic=torch.tensor([[i % 2 == 0, i % 4 < 2] for i in range(n)]))
+    out = aug(x, params=params)
+    for i in range(n):
+        y = x[i:i + 1]
+        for layer, name in enumerate(('Rotate', 'ShearX')):
+            interp = 'bicubic' if params['bicubic'][i, layer] else 'bilinear'
+            y = apply_op(name, y, params['arg'][i, layer], FILL, interp)
+        assert torch.equal(out[i:i + 1], y), i
+    assert not torch.equal(apply_op('Rotate', x, 17.0, FILL, 'bilinear'), apply_op('Rotate', x, 17.0, FILL, 'bicubic'))
+
+
 def test_seed_state_and_preprocessor():
     x = _images()
     a, b = DeviceRandAugment(seed=5), DeviceRandAugment(seed=5)
@@ -161,8 +208,8 @@ def test_seed_state_and_preprocessor():
     assert torch.equal(a(x), first)
     with pytest.raises(TypeError):
         a(x.float())
-    with pytest.raises(ValueError):
-        DeviceRandAugment('rand-m9-tweights')
+    with pytest.raises(ValueError, match="supported: 'tweights'"):
+        DeviceRandAugment('rand-m9-t3a')
 
     pre = ClsDataPreprocessor(mean=(0., 0., 0.), std=(1., 1., 1.),
                               device_augment=dict(type='DeviceRandAugment', img_mean=FILL, seed=5))

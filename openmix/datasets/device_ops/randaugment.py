@@ -16,8 +16,11 @@ and a random sign where timm negates. Ops reproduce Pillow's arithmetic on uint8
 Parameters are drawn per batch on the host from a CPU ``torch.Generator`` (``self.generator``, saved in checkpoints by
 ``RandomStateHook``), so a seed gives the same choices on every device; images never leave the device, samples are
 grouped by op family with host-known indices (no device-to-host sync). Posterize keeping 0 bits gives black (as
-:func:`openmix.datasets.transforms.safe_posterize`). timm's ``interpolation='random'`` and weighted op sets
-(``-tweights``) are not supported.
+:func:`openmix.datasets.transforms.safe_posterize`). timm's weighted op set (``-tweights``: ops drawn *without*
+replacement with timm's weights, as ``np.random.choice(replace=False, p=w)``, here by Gumbel top-k, the same
+distribution) and ``interpolation='random'`` (each geometric op application picks bilinear or bicubic with
+probability 1/2, as timm's ``_check_args_tf``) are supported; the op sets ``-t3a``/``-t3aw`` (Desaturate,
+GaussianBlur) are not.
 
 Two places to use it: ``model.data_preprocessor.device_augment=dict(type='DeviceRandAugment', ...)`` (any loader;
 draws from ``self.generator``), or a ``RandAugment`` in the pipeline of a device-resident train set
@@ -49,6 +52,11 @@ RAND_INCREASING_TRANSFORMS = ('AutoContrast', 'Equalize', 'Invert', 'Rotate', 'P
                               'SolarizeIncreasing', 'SolarizeAdd', 'ColorIncreasing', 'ContrastIncreasing',
                               'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY', 'TranslateXRel',
                               'TranslateYRel')
+#: timm's ``_RAND_WEIGHTED_0`` (``-tweights``): op -> relative choice weight (normalised to sum 1 when used)
+RAND_WEIGHTED_0 = {'Rotate': 3, 'ShearX': 2, 'ShearY': 2, 'TranslateXRel': 1, 'TranslateYRel': 1,
+                   'ColorIncreasing': .25, 'SharpnessIncreasing': .25, 'AutoContrast': .25, 'SolarizeIncreasing': .05,
+                   'SolarizeAdd': .05, 'ContrastIncreasing': .05, 'BrightnessIncreasing': .05, 'Equalize': .05,
+                   'PosterizeIncreasing': .05, 'Invert': .05}
 
 _POINT = ('AutoContrast', 'Equalize', 'Invert', 'Posterize', 'Solarize', 'SolarizeAdd')
 _ENHANCE = ('Color', 'Contrast', 'Brightness', 'Sharpness')
@@ -320,10 +328,15 @@ def parse_config(config_str: str) -> dict:
     parts = config_str.split('-')
     if parts[0] != 'rand':
         raise ValueError(f"DeviceRandAugment: config_str must start with 'rand', got {config_str!r}")
-    cfg = dict(magnitude=10., num_layers=2, prob=0.5, magnitude_std=0., magnitude_max=10., increasing=False)
+    cfg = dict(magnitude=10., num_layers=2, prob=0.5, magnitude_std=0., magnitude_max=10., increasing=False,
+               op_set=None)
     for part in parts[1:]:
         if part.startswith('t'):
-            raise ValueError(f'DeviceRandAugment: op-set section {part!r} (weighted/3a choices) is not supported')
+            if part[1:] not in ('weights',):
+                raise ValueError(f'DeviceRandAugment: op-set section {part!r} has no device version (its ops '
+                                 "Desaturate/GaussianBlur are not implemented); supported: 'tweights'")
+            cfg['op_set'] = cfg['op_set'] or part[1:]  # timm keeps the first
+            continue
         key, val = (re.split(r'(\d.*)', part) + [''])[:2]
         if not val:
             continue
@@ -351,7 +364,8 @@ class DeviceRandAugment(nn.Module):
     Args:
         config_str: timm's RandAugment string, e.g. ``'rand-m9-mstd0.5-inc1'`` (DeiT).
         img_mean: fill colour (0-255) of pixels moved in by geometric ops (timm's ``hparams['img_mean']``).
-        interpolation: resampling of the geometric ops, ``'bicubic'`` (the recipe), ``'bilinear'`` or ``'nearest'``.
+        interpolation: resampling of the geometric ops, ``'bicubic'`` (the recipe), ``'bilinear'``, ``'nearest'``
+            or ``'random'`` (bilinear or bicubic per op application, timm's default when no interpolation is set).
         translate_pct: range of the relative translations (timm's default 0.45 of the image side).
         translate_const: range in pixels of the absolute translations (only in op sets that use them).
         seed: seed of ``self.generator``; None derives it from the run seed and rank.
@@ -361,14 +375,23 @@ class DeviceRandAugment(nn.Module):
                  interpolation: str = 'bicubic', translate_pct: float = 0.45, translate_const: float = 100.,
                  seed: int | None = None) -> None:
         super().__init__()
-        if interpolation not in ('nearest', 'bilinear', 'bicubic'):
-            raise ValueError(f"DeviceRandAugment: interpolation must be 'nearest', 'bilinear' or 'bicubic', got "
-                             f'{interpolation!r}')
+        if interpolation not in ('nearest', 'bilinear', 'bicubic', 'random'):
+            raise ValueError(f"DeviceRandAugment: interpolation must be 'nearest', 'bilinear', 'bicubic' or 'random', "
+                             f'got {interpolation!r}')
         self.config_str = config_str
         cfg = parse_config(config_str)
         self.magnitude, self.num_layers, self.prob = cfg['magnitude'], cfg['num_layers'], cfg['prob']
         self.magnitude_std, self.magnitude_max = cfg['magnitude_std'], cfg['magnitude_max']
-        self.names = RAND_INCREASING_TRANSFORMS if cfg['increasing'] else RAND_TRANSFORMS
+        self.choice_weights = None
+        if cfg['op_set'] == 'weights':
+            self.names = tuple(RAND_WEIGHTED_0)
+            w = torch.tensor(list(RAND_WEIGHTED_0.values()), dtype=torch.float64)
+            self.choice_weights = w / w.sum()
+            if self.num_layers > len(self.names):
+                raise ValueError(f'DeviceRandAugment: {config_str!r} draws {self.num_layers} ops without replacement '
+                                 f'from {len(self.names)}')
+        else:
+            self.names = RAND_INCREASING_TRANSFORMS if cfg['increasing'] else RAND_TRANSFORMS
         self.fill = tuple(float(v) for v in img_mean)
         self.interpolation = interpolation
         self.translate_pct, self.translate_const = translate_pct, translate_const
@@ -380,9 +403,14 @@ class DeviceRandAugment(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> dict:
         """Host-side draws for ``n`` images: ``op`` index into ``self.names``, ``applied``, ``magnitude``, ``sign``
         (each ``(n, num_layers)``) and the op arguments ``arg`` (float64), as timm draws them, from ``generator``
-        (a CPU generator; default ``self.generator``)."""
+        (a CPU generator; default ``self.generator``); with ``interpolation='random'`` also ``bicubic`` (bool, else
+        bilinear)."""
         shape, g = (n, self.num_layers), self.generator if generator is None else generator
-        op = torch.randint(len(self.names), shape, generator=g)
+        if self.choice_weights is None:  # timm: np.random.choice with replacement
+            op = torch.randint(len(self.names), shape, generator=g)
+        else:  # without replacement, probability ~ weights (Plackett-Luce), by the Gumbel top-k trick
+            u = torch.rand((n, len(self.names)), generator=g, dtype=torch.float64).clamp_min(1e-300)
+            op = (self.choice_weights.log() - (-u.log()).log()).topk(self.num_layers, dim=1).indices
         applied = torch.rand(shape, generator=g, dtype=torch.float64) <= self.prob  # timm skips if random() > p
         mag = torch.full(shape, self.magnitude, dtype=torch.float64)
         if self.magnitude_std == float('inf'):
@@ -394,7 +422,10 @@ class DeviceRandAugment(nn.Module):
         arg = torch.zeros(shape, dtype=torch.float64)
         for k, name in enumerate(self.names):
             arg = torch.where(op == k, level_to_arg(name, mag, sign, self.translate_pct, self.translate_const), arg)
-        return dict(op=op, applied=applied, magnitude=mag, sign=sign, arg=arg)
+        out = dict(op=op, applied=applied, magnitude=mag, sign=sign, arg=arg)
+        if self.interpolation == 'random':
+            out['bicubic'] = torch.rand(shape, generator=g, dtype=torch.float64) < 0.5
+        return out
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, params: dict | None = None, generator: torch.Generator | None = None
@@ -410,14 +441,20 @@ class DeviceRandAugment(nn.Module):
             for family in _FAMILIES:
                 members = [k for k, f in enumerate(families) if f == family]
                 sel = applied & torch.isin(op, torch.tensor(members))
-                rows = sel.nonzero().flatten()  # host tensor: no device sync
-                if rows.numel() == 0:
-                    continue
-                local = torch.searchsorted(torch.tensor(members), op[rows])  # index into this family's names
-                rows_d = rows.to(x.device, non_blocking=True)
-                out = _run_family(family, x.index_select(0, rows_d), [self.names[k] for k in members], local,
-                                  arg[rows], self.fill, self.interpolation)
-                x = x.index_copy(0, rows_d, out)
+                if self.interpolation == 'random' and family not in ('point', 'enhance'):
+                    cubic = p['bicubic'][:, layer]
+                    groups = ((sel & ~cubic, 'bilinear'), (sel & cubic, 'bicubic'))
+                else:
+                    groups = ((sel, self.interpolation),)
+                for mask, interpolation in groups:
+                    rows = mask.nonzero().flatten()  # host tensor: no device sync
+                    if rows.numel() == 0:
+                        continue
+                    local = torch.searchsorted(torch.tensor(members), op[rows])  # index into this family's names
+                    rows_d = rows.to(x.device, non_blocking=True)
+                    out = _run_family(family, x.index_select(0, rows_d), [self.names[k] for k in members], local,
+                                      arg[rows], self.fill, interpolation)
+                    x = x.index_copy(0, rows_d, out)
         return x
 
     def extra_repr(self) -> str:
@@ -438,9 +475,6 @@ class RandAugmentOp:
 
     def __init__(self, config_str: str = 'rand-m9-mstd0.5-inc1', img_mean: Sequence[int] = (124, 116, 104),
                  interpolation: str = 'bicubic', img_size: int | Sequence[int] = 224) -> None:
-        if interpolation == 'random':
-            raise ValueError("RandAugment: interpolation='random' has no device version (use 'bicubic', 'bilinear' "
-                             "or 'nearest', or the DataLoader path)")
         sizes = (img_size,) if isinstance(img_size, int) else tuple(img_size)
         self.aug = DeviceRandAugment(config_str, img_mean=img_mean, interpolation=interpolation,
                                      translate_const=int(min(sizes) * 0.45), seed=0)
