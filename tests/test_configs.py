@@ -90,6 +90,7 @@ REFERENCE_ROWS = {
     'tokenmix/*_tokenmix.py': {'model.label_assigner.normalize': False},
     'smmix/*_smmix.py': {'model.label_assigner.keep_in_graph': False},
     'mixups/*_sumix.py': {'model.label_assigner.legacy_batch_mean': True},
+    'mixpro/*_mixpro.py': {'model.label_assigner.smoothing': False, 'model.backbone.patch_size': 14},
 }
 
 
