@@ -162,3 +162,14 @@ def test_classifier_step_and_refusals():
         TLAlignLabel().attach(nn.Sequential(nn.Conv2d(3, 4, 3)))
     with pytest.raises(ValueError, match='pool must be'):
         TLAlignLabel(pool='max')
+
+
+def test_patch_aligned_mask_starts_as_the_box():
+    """A pixel mask on the patch grid (MaskMix, FMix kept per sample) gives the same token start as the box."""
+    from openmix.models.label_rules.tl_align import token_partner_share
+    x = torch.zeros(2, 3, S, S)
+    boxed = _box_batch(x, (8, 24, 16, 40))
+    mask = torch.zeros(2, 1, S, S)
+    mask[..., 8:24, 16:40] = 1
+    masked = MixedBatch(x, boxed.index, boxed.lam, 'maskmix', mask=mask)
+    torch.testing.assert_close(token_partner_share(masked, (6, 6)), token_partner_share(boxed, (6, 6)))

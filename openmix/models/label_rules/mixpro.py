@@ -66,8 +66,8 @@ class MixProLabel(AreaLabel):
 
     Example:
         >>> mixer = dict(type='RandomMix', mixers=[dict(type='MaskMix', mask_patch_size=56),
-        ...              dict(type='RandomMix', ...)])  # see configs/demo_mixpro.py
-        >>> label_assigner = dict(type='MixProLabel')
+        ...              dict(type='Mixup', alpha=0.8), dict(type='CutMix')], probs=[0.5, 0.25, 0.25])
+        >>> label_assigner = dict(type='MixProLabel')  # PAL on the MaskMix batches, area labels on the others
 
     Differences from the reference code:
         Reference: github.com/fistyee/MixPro @ 53a229e (``main.py`` ``train_one_epoch``: the ``maskmix and ATTN``
@@ -76,8 +76,9 @@ class MixProLabel(AreaLabel):
         (``tests/models/test_mixpro.py``): on its masks (32, 30 and 48 px; cells of 8 and 16 px; tokens of 4 and
         8 px), attention rows and logits our lam equals its lam (max abs difference 0; on self pairs we keep lam 1,
         the same target), with ``smoothing=False`` the soft-target cross-entropy of our target equals its loss
-        (difference 0) and the gradient on the logits (through ``alpha`` too) equals its gradient (1.5e-8). The attention row
-        is TransMix's (the same ``attn[:, :, 0, 1:]`` head mean), tested against the official TransMix ViT.
+        (difference 0) and the gradient on the logits (through ``alpha`` too) equals its gradient (1.5e-8). The
+        attention row is TransMix's (the same ``attn[:, :, 0, 1:]`` head mean), tested against the official TransMix
+        ViT.
         Deviations:
 
         * Label smoothing: the official PAL loss is ``lam * CE(z, y_a) + (1 - lam) * CE(z, y_b)`` on hard labels,
