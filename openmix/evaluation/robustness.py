@@ -1,7 +1,7 @@
 """Robustness of a classifier to random patch drop (occlusion) and patch shuffling, batched on the device.
 
 The protocol is Naseer et al., "Intriguing Properties of Vision Transformers", NeurIPS 2021
-(https://arxiv.org/abs/2105.10497), Sec. 3.1 (random patch drop) and Sec. 3.3 (patch shuffle), as used by TransMix
+(https://arxiv.org/abs/2105.10497): their random patch drop and patch shuffle experiments, as used by TransMix
 (Chen et al., CVPR 2022, Sec. 4.3, "robustness to occlusion" and "shuffle"). Their code
 (github.com/Muzammal-Naseer/Intriguing-Properties-of-Vision-Transformers, commit 9aa9fead, ``evaluate.py``, the
 ``--random_drop`` and ``--shuffle`` branches) works on ``ToTensor()`` images in [0, 1] and normalises afterwards, so
@@ -14,8 +14,8 @@ pixels, so it is the same in either space.
 
 Differences from the reference code (Naseer et al.'s ``evaluate.py``):
 - one random draw per image (which patches, which permutation), where theirs draws one set of patches or one
-  permutation per batch shared by all its images: every batch at default settings. Per-image draws average over
-  more patch sets per evaluation (lower variance); there is no flag restoring the shared draw.
+  permutation per batch shared by all its images: every batch at default settings. Per-image draws make the result
+  independent of how the test set is batched into shared draws; there is no flag restoring the shared draw.
 - the number of dropped patches is ``round(ratio * N)`` (half up) where theirs is ``floor(k * N / 10)`` for
   ratio k / 10; equal whenever ``ratio * N`` is an integer (ratios 0.25 / 0.5 / 0.75 with N = 196 or 64).
 - draws come from our own seeded generator (``seed + rank``, reset for each setting), theirs from numpy's global
