@@ -14,8 +14,8 @@ pixels, so it is the same in either space.
 
 Differences from the reference code (Naseer et al.'s ``evaluate.py``):
 - one random draw per image (which patches, which permutation), where theirs draws one set of patches or one
-  permutation per batch shared by all its images: every batch at default settings. Per-image draws make the result
-  independent of how the test set is batched into shared draws; there is no flag restoring the shared draw.
+  permutation per batch shared by all its images: every batch at default settings. With per-image draws no two images
+  of a batch share one occluded layout; there is no flag restoring the shared draw.
 - the number of dropped patches is ``round(ratio * N)`` (half up) where theirs is ``floor(k * N / 10)`` for
   ratio k / 10; equal whenever ``ratio * N`` is an integer (ratios 0.25 / 0.5 / 0.75 with N = 196 or 64).
 - draws come from our own seeded generator (``seed + rank``, reset for each setting), theirs from numpy's global
