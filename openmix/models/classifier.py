@@ -83,7 +83,10 @@ class ImageClassifier(BaseModel):
             self.label_assigner.prepare(mixed)
         logits = self.head(self.extract_feat(inputs))
         if mixed is not None:
-            targets = self.label_assigner(targets, mixed)
+            if getattr(self.label_assigner, 'needs_logits', False):  # rules whose label reads the prediction (MixPro)
+                targets = self.label_assigner(targets, mixed, logits=logits)
+            else:
+                targets = self.label_assigner(targets, mixed)
         return dict(loss=self.criterion(logits, targets))
 
     def predict(self, inputs: torch.Tensor, data_samples: dict | None = None) -> list[dict]:

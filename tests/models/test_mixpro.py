@@ -84,7 +84,7 @@ def test_pal_confidence_weight_and_detach():
     torch.testing.assert_close(rule(targets, other), y_area)
 
 
-def test_mixpro_training_step_reads_logits_from_the_head():
+def test_mixpro_training_step_gets_the_logits_from_the_classifier():
     torch.manual_seed(0)
     model = MODELS.build(dict(
         type='ImageClassifier',
@@ -107,7 +107,7 @@ def test_mixpro_training_step_reads_logits_from_the_head():
         loss.backward()
     assert seen and all(z.shape == (4, K) and z.requires_grad for z in seen)
     rule = MixProLabel()
-    rule.attach(model.backbone)  # attached outside a classifier: no head to hook, logits must be passed
+    rule.attach(model.backbone)  # called without logits: refused
     rule.prepare(MixedBatch(torch.zeros(2, 3, 32, 32), torch.tensor([1, 0]), torch.full((2,), 0.5), 'maskmix',
                             mask=torch.ones(2, 1, 32, 32)))
     model.backbone(torch.zeros(2, 3, 32, 32))

@@ -14,7 +14,8 @@ class AreaLabel(nn.Module):
     """Area-based label (Mixup Eq. 1, CutMix Eq. 1): ``y = lam * y_a + (1 - lam) * y_b`` on smoothed one-hots.
 
     A label assigner may read what the backbone computed (e.g. TransMix's class attention): the classifier calls
-    ``attach(backbone)`` once after building, and ``forward(targets, mixed)`` after each training forward pass.
+    ``attach(backbone)`` once after building, and ``forward(targets, mixed)`` after each training forward pass
+    (``forward(targets, mixed, logits=logits)`` for rules that set ``needs_logits = True``, e.g. MixPro's PAL).
 
     Differences from the reference code: none for timm (``mixup_target``: equal targets in every mode,
     ``tests/mixers/test_reference_timm.py``). OpenMixup's head computes ``lam * CE(y_a) + (1 - lam) * CE(y_b)``,

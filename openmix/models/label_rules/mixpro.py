@@ -1,8 +1,6 @@
 """MixPro's progressive attention labeling (PAL): the attention label, weighted by the model's confidence."""
 from __future__ import annotations
 
-import inspect
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,25 +11,6 @@ from openmix.registry import MODELS
 
 from .area import AreaLabel
 from .tl_align import has_token_geometry, token_partner_share
-
-
-def _owner_head(backbone: nn.Module) -> nn.Module | None:
-    """The ``head`` of the model whose ``__init__`` is attaching this rule to ``backbone`` (found on the call stack).
-
-    The label-rule contract (``forward(targets, mixed)``) does not pass the logits PAL needs; until it does, the rule
-    hooks the head of the classifier that attaches it. Returns None when no caller holds ``backbone`` and a ``head``.
-    """
-    frame = inspect.currentframe()
-    try:
-        f = frame.f_back
-        while f is not None:
-            owner = f.f_locals.get('self')
-            if getattr(owner, 'backbone', None) is backbone and isinstance(getattr(owner, 'head', None), nn.Module):
-                return owner.head
-            f = f.f_back
-    finally:
-        del frame
-    return None
 
 
 @MODELS.register_module()
@@ -54,9 +33,8 @@ class MixProLabel(AreaLabel):
     official code ``alpha`` is not detached (the loss's gradient reaches the logits through it too). Batches mixed
     otherwise keep area labels (the official code applies PAL to MaskMix batches only).
 
-    Logits: the label-rule contract passes ``targets`` and the ``MixedBatch`` only, so the rule reads the logits
-    with a forward hook on the head of the classifier that attaches it (found on the call stack when
-    ``ImageClassifier`` calls ``attach``); ``forward(..., logits=...)`` takes them directly when given.
+    Logits: the rule sets ``needs_logits = True``, so the classifier calls it as ``forward(targets, mixed,
+    logits=logits)`` (the label-rule contract, :mod:`openmix.models.label_rules`).
 
     Args:
         modes: ``MixedBatch.mode`` values relabelled (default MaskMix batches, as the official code).
@@ -95,6 +73,8 @@ class MixProLabel(AreaLabel):
           own attention output, not reproduced here). Flag: none.
     """
 
+    needs_logits = True
+
     def __init__(self, modes: tuple[str, ...] | list[str] = ('maskmix',), smoothing: bool = True,
                  detach_confidence: bool = False) -> None:
         super().__init__()
@@ -104,8 +84,6 @@ class MixProLabel(AreaLabel):
         self.probe = None
         self.grid_size = None
         self.active = False
-        self._logits: torch.Tensor | None = None
-        self._handle = None
 
     def attach(self, backbone: nn.Module) -> None:
         from openmix.models.class_attention import ClassAttentionProbe
@@ -113,13 +91,6 @@ class MixProLabel(AreaLabel):
         self.probe = ClassAttentionProbe(model, getattr(backbone, 'model_name', type(model).__name__))
         grid = getattr(getattr(model, 'patch_embed', None), 'grid_size', None)
         self.grid_size = tuple(int(g) for g in grid) if grid is not None else None
-        head = _owner_head(backbone)
-        if head is not None:
-            self._handle = head.register_forward_hook(self._on_head)
-
-    def _on_head(self, module, inputs, output) -> None:
-        if self.active:
-            self._logits = output
 
     def prepare(self, mixed: MixedBatch) -> None:
         """Before the forward pass: capture attention and logits only on batches PAL relabels."""
@@ -150,11 +121,9 @@ class MixProLabel(AreaLabel):
         if not self.active:
             return super().forward(targets, mixed)
         self.active = self.probe.active = False
-        logits = logits if logits is not None else self._logits
-        self._logits = None
         if logits is None:
-            raise RuntimeError('MixProLabel needs the logits of the forward pass: attach it through ImageClassifier '
-                               '(it hooks the classifier head) or call it with logits=...')
+            raise RuntimeError('MixProLabel needs the logits of the forward pass: call it as forward(targets, mixed, '
+                               'logits=...) (the classifier does, as the rule sets needs_logits = True)')
         lam = self.pal_lam(targets, mixed, self.probe.pop(), logits)
         base = targets if self.smoothing else one_hot(targets.argmax(1), targets.shape[1]).to(targets.dtype)
         return mix_target(base, mixed.index, lam)
