@@ -244,7 +244,8 @@ class MixTokenMixer(nn.Module):
                           is_box=torch.ones(b, dtype=torch.bool, device=x.device))
 
 
-def discover_mixers(model: nn.Module, hw: tuple[int, int], seed: int = 0) -> tuple[list, list]:
+def discover_mixers(model: nn.Module, hw: tuple[int, int], seed: int = 0, only: list[str] | None = None
+                    ) -> tuple[list, list]:
     """``([(name, mixer)], [(name, reason skipped)])``: every registered mixer built with default arguments (``seed``
     fixed so every checkpoint sees the same mixes; ``grid_size`` set to the model's token grid where accepted).
 
@@ -259,6 +260,8 @@ def discover_mixers(model: nn.Module, hw: tuple[int, int], seed: int = 0) -> tup
     grid = token_grid(model, hw)
     built, skipped = [], []
     for name in sorted(MIXERS.module_dict):
+        if only is not None and name not in only:
+            continue
         cls = MIXERS.module_dict[name]
         params = inspect.signature(cls.__init__).parameters
         kwargs = {}
@@ -276,7 +279,9 @@ def discover_mixers(model: nn.Module, hw: tuple[int, int], seed: int = 0) -> tup
             skipped.append((name, f'cannot be built with default arguments: {type(e).__name__}: {e}'))
             continue
         built.append((name, mixer.eval()))
-    if grid is not None:
+    if only is not None and 'MixToken' not in only:
+        pass
+    elif grid is not None:
         built.append(('MixToken', MixTokenMixer(grid, seed)))
     else:
         skipped.append(('MixToken', 'the model has no patch grid dividing the image'))
@@ -474,14 +479,14 @@ class Collected:
 
 @torch.no_grad()
 def evaluate_checkpoint(cfg, checkpoint: str, batches: list, rule_names: list[str], ema: bool = False,
-                        seed: int = 0, log=print) -> dict:
+                        seed: int = 0, log=print, mixer_names: list[str] | None = None) -> dict:
     """Mix ``batches`` with every mixer, label them with every rule; metrics per mixer and rule."""
     from openmix.mixers.geometry import smooth_one_hot
     model, epoch = load_model(cfg, checkpoint, ema)
     device = next(model.parameters()).device
     hw = tuple(batches[0][0].shape[-2:])
     grid = token_grid(model, hw)
-    mixers, mixers_skipped = discover_mixers(model, hw, seed)  # first: guided mixers copy the model without rules
+    mixers, mixers_skipped = discover_mixers(model, hw, seed, mixer_names)  # first: guided mixers copy the model without rules
     rules, rules_skipped = build_rules(model, rule_names, grid)
     skipped = [dict(what='rule', name=n, reason=r) for n, r in rules_skipped]
     skipped += [dict(what='mixer', name=n, reason=r) for n, r in mixers_skipped]
@@ -642,7 +647,8 @@ def plot(report: dict, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
     for ax, (title, get) in zip(axes[0], panels):
         for rule in rules:
-            pts = [(run['epoch'], get(run, rule)['mae']) for run in runs if get(run, rule) and get(run, rule)['n']]
+            pts = [(run['epoch'], get(run, rule)['mae']) for run in runs
+                   if get(run, rule) and get(run, rule)['n'] and get(run, rule)['mae'] is not None]
             if pts:
                 ax.plot(*zip(*pts), marker='o', label=rule)
         ax.set_xlabel('epoch')
@@ -654,6 +660,16 @@ def plot(report: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _cache_key(ckpt: str, cfg, args, rule_names: list[str]) -> str:
+    """Same checkpoint file (path, size, mtime), config, settings and rules: same results."""
+    import hashlib
+    stat = Path(ckpt).stat() if ckpt != 'init' else None
+    ident = [str(Path(ckpt).resolve()) if stat else ckpt, stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0,
+             cfg.pretty_text, args.num_images, args.batch_size, args.ema, args.seed, sorted(args.mixers or []),
+             rule_names, CUT_AWAY, WEIGHT_THRESHOLD, HELD_OUT_START]
+    return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:16]
 
 
 def _json_safe(obj):
@@ -679,6 +695,13 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=16, help='even; one mixer draw per batch')
     parser.add_argument('--ema', action='store_true', help='use the EMA weights of the checkpoints')
     parser.add_argument('--seed', type=int, default=0, help='seed of the image choice and of every mixer')
+    parser.add_argument('--mixers', nargs='+', metavar='NAME',
+                        help='only these mixers (registry names, or MixToken); default: every one that builds')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (1 is much faster on a CPU shared with other jobs)')
+    parser.add_argument('--no-cache', action='store_true',
+                        help='recompute every checkpoint (default: reuse <out>/cache/*.json made with the same '
+                             'checkpoint file, config and settings)')
     return parser.parse_args(argv)
 
 
@@ -701,6 +724,8 @@ def load_cfg(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     cfg, cfg_source = load_cfg(args)
     params = demo_params(cfg)
@@ -713,9 +738,18 @@ def main(argv=None) -> int:
     print(f'config {cfg_source}; {num_batches * args.batch_size} held-out images in batches of {args.batch_size}; '
           f'rules: {", ".join(rule_names)} + MixToken, AutoMix adapters')
     runs = []
+    out = Path(args.out)
     for ckpt in args.checkpoints:
         print(f'{ckpt}:')
-        run = evaluate_checkpoint(cfg, ckpt, batches, rule_names, args.ema, args.seed)
+        key = _cache_key(ckpt, cfg, args, rule_names)
+        cached = out / 'cache' / f'{key}.json'
+        if not args.no_cache and cached.is_file():
+            run = json.loads(cached.read_text())
+            print(f'  (cached: {cached})')
+        else:
+            run = evaluate_checkpoint(cfg, ckpt, batches, rule_names, args.ema, args.seed, mixer_names=args.mixers)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(_json_safe(run)))
         print(f"  epoch {run['epoch']}, clean top-1 {run['clean_top1']:.3f}; pooled MAE: " + ', '.join(
             f"{k} {_fmt(v['mae'])}" for k, v in run['pooled'].items()))
         runs.append(run)
@@ -730,7 +764,6 @@ def main(argv=None) -> int:
                                 mae='(|y_a - t_a| + |y_b - t_b|) / 2',
                                 **{f'demo_{k}': v for k, v in params.items()}),
                   checkpoints=runs)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'label_fidelity.json').write_text(json.dumps(_json_safe(report), indent=1))
     table = markdown_tables(report)

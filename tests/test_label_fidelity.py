@@ -143,6 +143,15 @@ def test_end_to_end_on_a_tiny_checkpoint(tmp_path, capsys):
     assert any(s['name'] == 'AttentiveMix' and 'checkpoint' in s['reason'] for s in run['skipped'])
     md = (out / 'label_fidelity.md').read_text()
     assert '| CutMix | TransMixLabel' in md and 'ep 2' in md
+    # a second run over the same files reuses the per-checkpoint results; --mixers restricts the mixers
+    capsys.readouterr()
+    assert lf.main([str(ckpt), '--config', str(cfg_path), '--out', str(out), '--num-images', '8',
+                    '--batch-size', '4']) == 0
+    assert '(cached' in capsys.readouterr().out
+    assert json.loads((out / 'label_fidelity.json').read_text())['checkpoints'][0]['results'] == run['results']
+    assert lf.main([str(ckpt), '--config', str(cfg_path), '--out', str(out), '--num-images', '8',
+                    '--batch-size', '4', '--mixers', 'CutMix']) == 0
+    assert set(json.loads((out / 'label_fidelity.json').read_text())['checkpoints'][0]['results']) == {'CutMix'}
     try:
         import matplotlib  # noqa: F401
         assert (out / 'label_fidelity.png').stat().st_size > 1000
