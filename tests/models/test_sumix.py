@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from openmix.mixers.base import MixedBatch
 from openmix.mixers.geometry import smooth_one_hot

@@ -7,6 +7,7 @@ and switches follow the official ``AdaptiveMask`` (github.com/JinXins/Adversaria
 Shapes: ``n`` feature maps ``(B, C, h, w)`` (image ``i`` of the mixture is ``x[index_i]``) and ``n`` weights lam_i;
 the output is ``(B, n, h * s, w * s)`` with a softmax over the ``n`` images at every pixel, so that
 ``mixed = sum_i x[index_i] * mask[:, i]``.
+Section and equation numbers in this file are [UNVERIFIED]: not checked against the paper's PDF in this work.
 """
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 Qin et al., "Adversarial AutoMixup", ICLR 2024 (arXiv:2312.11954), Sec. 3 (Eq. 2-4: the generator; Eq. 6-9: the
 target classifier and the adversarial objective). The training step follows the official ``AdAutoMix.forward_train``
 (github.com/JinXins/Adversarial-AutoMixup, ``openmixup/models/classifiers/AdAutoMix.py``).
+Section and equation numbers in this file are [UNVERIFIED]: not checked against the paper's PDF in this work.
 """
 from __future__ import annotations
 

@@ -5,11 +5,11 @@ learnable similarity function, Eq. 5-7) and Sec. 3.3 (the regulariser, :class:`S
 reference is the official ``ClsUncertainMixupHead.IN_loss`` and ``MixUpClassification(is_IN=True)``
 (github.com/JinXins/SUMix). SUMix needs a forward pass of the *clean* batch, which the input mixers overwrite in
 place, so it comes with :class:`SUMixClassifier`, an :class:`ImageClassifier` whose step runs that pass first.
+Section and equation numbers in this file are [UNVERIFIED]: not checked against the paper's PDF in this work.
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from openmix.mixers.base import MixedBatch
 from openmix.mixers.geometry import mix_target, smooth_one_hot

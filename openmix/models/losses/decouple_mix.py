@@ -4,6 +4,7 @@ Liu et al., "Harnessing Hard Mixed Samples with Decoupled Regularizer", NeurIPS 
 Eq. 6-7 (decoupled softmax and the DM loss). The reference is OpenMixup's ``soft_mix_cross_entropy``
 (``openmixup/models/losses/cross_entropy_loss.py``, ``CrossEntropyLoss(use_soft=True, use_mix_decouple=True)``) with
 the eta weights built by ``ClsMixupHead.loss`` (``eta_weight``, ``lam_scale_mode``, ``lam_thr``, ``lam_idx``).
+Section and equation numbers in this file are [UNVERIFIED]: not checked against the paper's PDF in this work.
 """
 from __future__ import annotations
 

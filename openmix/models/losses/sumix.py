@@ -3,6 +3,7 @@
 Qin et al., "SUMix: Mixup with Semantic and Uncertain Information", ECCV 2024 (arXiv:2407.07805), Sec. 3.3
 (uncertainty estimation and the regularisation term, Eq. 8-10). The reference is the official
 ``ClsUncertainMixupHead.IN_loss`` (github.com/JinXins/SUMix, ``openmixup/models/heads/cls_mixup_head.py``).
+Section and equation numbers in this file are [UNVERIFIED]: not checked against the paper's PDF in this work.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class SUMixUncertaintyLoss(nn.Module):
     of :func:`openmix.models.label_rules.sumix.semantic_distances` (no gradient):
 
         beta_a = u + u_mix,  beta_b = u[index] + u_mix
-        L_unc = gamma * mean_b( lam_b CE(exp(-(beta_a + alpha_a)), y_a) + (1 - lam_b) CE(exp(-(beta_b + alpha_b)), y_b) )
+        L_unc = gamma * mean_b(lam_b CE(exp(-(beta_a + alpha_a)), y_a) + (1 - lam_b) CE(exp(-(beta_b + alpha_b)), y_b))
 
     where ``exp(-(beta + alpha))`` is used as the logits of a cross-entropy on the hard labels. The gradient reaches
     the uncertainty head and, through ``f`` and ``f_mix``, the backbone.
