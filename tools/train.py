@@ -37,10 +37,21 @@ def main(argv=None) -> int:
     try:
         runner.train()
     except TrainingPreempted as stop:  # logged with the checkpoint's path; resume with --resume
+        close_distributed()
         return stop.exit_code
     if runner.rank == 0:
         print('\nTraining finished.\n' + output_summary(runner), flush=True)
+    close_distributed()
     return 0
+
+
+def close_distributed() -> None:
+    """Destroy the process groups before the interpreter exits: left to interpreter shutdown, a rank whose peers
+    have gone can abort in a C++ destructor (``terminate called without an active exception``, exit -6 instead
+    of 0 or 75)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
