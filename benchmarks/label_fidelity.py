@@ -181,8 +181,9 @@ def held_out_batches(num_batches: int, batch_size: int, num_classes: int, image_
 def load_model(cfg, checkpoint: str, ema: bool = False) -> tuple[nn.Module, int | None]:
     """The config's model with the checkpoint's weights (``'init'``: as initialised), in eval mode; and its epoch."""
     from openmix.registry import MODELS
-    from openmix.utils.checkpoint import load_checkpoint_file
+    from openmix.utils.checkpoint import allow_mmengine_checkpoint_globals, load_checkpoint_file
     from openmix.utils.weights import load_model_weights
+    allow_mmengine_checkpoint_globals()  # runner checkpoints carry mmengine's message hub (weights-only load stays on)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     epoch = None
@@ -708,7 +709,8 @@ def parse_args(argv=None):
 def load_cfg(args):
     from mmengine.config import Config
 
-    from openmix.utils.checkpoint import load_checkpoint_file
+    from openmix.utils.checkpoint import allow_mmengine_checkpoint_globals, load_checkpoint_file
+    allow_mmengine_checkpoint_globals()
     if args.config:
         return Config.fromfile(args.config), args.config
     for ckpt in args.checkpoints:

@@ -127,7 +127,9 @@ def test_end_to_end_on_a_tiny_checkpoint(tmp_path, capsys):
     torch.manual_seed(1)
     model = MODELS.build(Config.fromfile(cfg_path).model)
     ckpt = tmp_path / 'epoch_2.pth'
-    torch.save(dict(meta=dict(epoch=2), state_dict=model.state_dict()), ckpt)  # mmengine's checkpoint layout
+    from mmengine.logging import HistoryBuffer
+    hub = dict(log_scalars={'train/loss': HistoryBuffer([2.3], [1])})  # what runner checkpoints carry besides weights
+    torch.save(dict(meta=dict(epoch=2), state_dict=model.state_dict(), message_hub=hub), ckpt)  # mmengine layout
     out = tmp_path / 'out'
     assert lf.main([str(ckpt), 'init', '--config', str(cfg_path), '--out', str(out), '--num-images', '8',
                     '--batch-size', '4']) == 0
