@@ -174,7 +174,7 @@ def main() -> None:
         for method in args.methods:
             row = child(['--child-memory', model, method])[-1]
             mems[method] = row.get('peak_mem_mib')
-            print(json.dumps(dict(times.get(method, {}), **row, bench='train_step')), flush=True)
+            print(json.dumps({**times.get(method, {}), **row, 'bench': 'train_step'}), flush=True)
         ref_t, ref_m = times.get('cutmix'), mems.get('cutmix')
         for method in args.methods:
             if method == 'cutmix' or method not in times or not ref_t:
