@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import colorsys
 import json
 import math
 import os
@@ -160,6 +161,18 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.asarray(canvas, dtype=np.float64)
 
 
+def _class_colour(rng: np.random.Generator, label: int, bg_luma: float) -> np.ndarray:
+    """The class's hue (``36 * (label % 10)`` degrees +- 6) at a random saturation and brightness whose luma differs
+    from the background's by at least 60 (the brightest or darkest such colour if 32 draws miss)."""
+    hue = ((label % 10) * 36.0 + rng.uniform(-6, 6)) % 360 / 360.0
+    rgb = None
+    for _ in range(32):
+        rgb = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.55, 1.0), rng.uniform(0.25, 1.0))) * 255
+        if abs(float(_luma(rgb)) - bg_luma) >= 60:
+            return rgb
+    return np.array(colorsys.hsv_to_rgb(hue, 0.8, 1.0 if bg_luma < 128 else 0.25)) * 255
+
+
 def _object_colour(rng: np.random.Generator, bg_luma: float) -> np.ndarray:
     """A random colour whose luma differs from the background's by at least 60 (so the silhouette is visible)."""
     for _ in range(32):
@@ -201,7 +214,8 @@ def _texture(rng: np.random.Generator, kind: str, u: np.ndarray, v: np.ndarray, 
     return np.clip(1.0 - np.hypot(u, v) / 8.0, -1, 1)  # radial: bright centre, dark rim
 
 
-def render_demo_image(seed: int, split: str, label: int, index: int, image_size: int = 64
+def render_demo_image(seed: int, split: str, label: int, index: int, image_size: int = 64,
+                      coverage: Sequence[float] | None = None, class_colour_prob: float = 0.0
                       ) -> tuple[np.ndarray, dict]:
     """Draw one demo image (:func:`render_demo_sample` without the object mask; the same pixels and ``info``).
 
@@ -211,17 +225,22 @@ def render_demo_image(seed: int, split: str, label: int, index: int, image_size:
         label: Class index into :data:`SHAPE_NAMES`.
         index: Index of the image within its class and split.
         image_size: Side of the square image in pixels.
+        coverage: ``(lo, hi)`` range the object's target coverage is drawn from (log-uniform), inside the default
+            ``(0.07, 0.5)``; None: the default (larger objects, e.g. ``(0.15, 0.5)``, make an easier task).
+        class_colour_prob: Probability that the object wears its class's hue (``36 * label`` degrees, random
+            saturation and brightness) instead of a random colour; 0 (default): colour carries no class information.
 
     Returns:
         ``(img, info)``: ``img`` is a ``uint8`` array ``(image_size, image_size, 3)``; ``info`` holds ``coverage``
         (anti-aliased object area / image area, in :data:`COVERAGE_RANGE`), ``bbox`` (``[x0, y0, x1, y1]`` of the
         object's pixels, exclusive end), ``angle`` (degrees) and ``center`` (pixels).
     """
-    img, info, _ = render_demo_sample(seed, split, label, index, image_size)
+    img, info, _ = render_demo_sample(seed, split, label, index, image_size, coverage, class_colour_prob)
     return img, info
 
 
-def render_demo_sample(seed: int, split: str, label: int, index: int, image_size: int = 64
+def render_demo_sample(seed: int, split: str, label: int, index: int, image_size: int = 64,
+                       coverage: Sequence[float] | None = None, class_colour_prob: float = 0.0
                        ) -> tuple[np.ndarray, dict, np.ndarray]:
     """Draw one demo image and return the object's pixel mask with it.
 
@@ -250,7 +269,7 @@ def render_demo_sample(seed: int, split: str, label: int, index: int, image_size
     margin = 1.0
     max_scale = (size - 2 * margin) / extent.max()
     area = _unit_area(name)
-    lo, hi = _TARGET_COVERAGE
+    lo, hi = _check_coverage(coverage)
     hi = min(hi, area * max_scale ** 2 / size ** 2)
     coverage_target = math.exp(rng.uniform(math.log(lo), math.log(max(hi, lo))))
     scale = math.sqrt(coverage_target * size ** 2 / area)
@@ -273,6 +292,8 @@ def render_demo_sample(seed: int, split: str, label: int, index: int, image_size
     region = alpha > 0.5
     bg_luma = float(_luma(bg[region]).mean()) if region.any() else float(_luma(bg).mean())
     colour = _object_colour(rng, bg_luma)
+    if class_colour_prob > 0 and rng.uniform() < class_colour_prob:  # no extra draw at the default 0
+        colour = _class_colour(rng, label, bg_luma)
     own = rng.uniform() < CLASS_TEXTURE_PROB
     kind = TEXTURES[label % len(TEXTURES)] if own else TEXTURES[int(rng.integers(len(TEXTURES)))]
     unit = size / 64
@@ -290,9 +311,28 @@ def render_demo_sample(seed: int, split: str, label: int, index: int, image_size
 
 
 # --------------------------------------------------------------------------------------------------- the tree
-def _params(num_classes: int, train_per_class: int, val_per_class: int, image_size: int, seed: int) -> dict:
-    return dict(version=DEMO_VERSION, num_classes=int(num_classes), train_per_class=int(train_per_class),
-                val_per_class=int(val_per_class), image_size=int(image_size), seed=int(seed))
+def _check_coverage(coverage: Sequence[float] | None) -> tuple[float, float]:
+    """The target coverage range: the default, or a narrower ``(lo, hi)`` inside it (so COVERAGE_RANGE holds)."""
+    if coverage is None:
+        return _TARGET_COVERAGE
+    lo, hi = (float(c) for c in coverage)
+    if not _TARGET_COVERAGE[0] <= lo <= hi <= _TARGET_COVERAGE[1]:
+        raise ValueError(f'coverage must be (lo, hi) with {_TARGET_COVERAGE[0]} <= lo <= hi <= '
+                         f'{_TARGET_COVERAGE[1]}, got {tuple(coverage)}')
+    return lo, hi
+
+
+def _params(num_classes: int, train_per_class: int, val_per_class: int, image_size: int, seed: int,
+            coverage: Sequence[float] | None = None, class_colour_prob: float = 0.0) -> dict:
+    params = dict(version=DEMO_VERSION, num_classes=int(num_classes), train_per_class=int(train_per_class),
+                  val_per_class=int(val_per_class), image_size=int(image_size), seed=int(seed))
+    if coverage is not None:  # only when set, so trees written with the default keep matching
+        params['coverage'] = list(_check_coverage(coverage))
+    if class_colour_prob:
+        if not 0.0 <= class_colour_prob <= 1.0:
+            raise ValueError(f'class_colour_prob must be in [0, 1], got {class_colour_prob}')
+        params['class_colour_prob'] = float(class_colour_prob)
+    return params
 
 
 def read_demo_meta(root: str | os.PathLike) -> dict:
@@ -350,7 +390,8 @@ def _write_tree(tmp: Path, params: dict) -> dict:
             folder = tmp / split / cls
             folder.mkdir(parents=True)
             for i in range(params[f'{split}_per_class']):
-                img, info = render_demo_image(params['seed'], split, label, i, params['image_size'])
+                img, info = render_demo_image(params['seed'], split, label, i, params['image_size'],
+                                              params.get('coverage'), params.get('class_colour_prob', 0.0))
                 # Fixed encoder settings and no metadata: same pixels -> same bytes.
                 Image.fromarray(img).save(folder / f'{i:05d}.JPEG', format='JPEG', quality=JPEG_QUALITY,
                                           subsampling=0, optimize=False)
@@ -359,7 +400,8 @@ def _write_tree(tmp: Path, params: dict) -> dict:
 
 
 def generate_demo_dataset(root: str | os.PathLike, num_classes: int = 10, train_per_class: int = 200,
-                          val_per_class: int = 50, image_size: int = 64, seed: int = 0) -> Path:
+                          val_per_class: int = 50, image_size: int = 64, seed: int = 0,
+                          coverage: Sequence[float] | None = None, class_colour_prob: float = 0.0) -> Path:
     """Write (once) the demo dataset as ``<root>/{train,val}/<NN_shape>/<idx>.JPEG`` plus ``<root>/meta.json``.
 
     The tree is built in a temporary folder beside ``root`` (same filesystem) while holding an exclusive lock on
@@ -374,6 +416,8 @@ def generate_demo_dataset(root: str | os.PathLike, num_classes: int = 10, train_
         val_per_class: Validation images per class.
         image_size: Side of the square images in pixels.
         seed: Seed; the same seed gives byte-identical files.
+        coverage: Target object coverage range (see :func:`render_demo_image`); None: the default.
+        class_colour_prob: Probability of the class hue (see :func:`render_demo_image`); 0: none.
 
     Returns:
         The path of the complete tree.
@@ -382,7 +426,7 @@ def generate_demo_dataset(root: str | os.PathLike, num_classes: int = 10, train_
         FileExistsError: ``root`` exists but is not a demo tree with these parameters (delete it or choose another).
     """
     root = Path(root).expanduser().absolute()
-    params = _params(num_classes, train_per_class, val_per_class, image_size, seed)
+    params = _params(num_classes, train_per_class, val_per_class, image_size, seed, coverage, class_colour_prob)
     demo_class_names(num_classes)  # validate before touching the disk
     if image_size < 16:
         raise ValueError(f'image_size must be >= 16, got {image_size}')
@@ -426,16 +470,19 @@ class DemoShapes(ImageNet):
         data_root: Where the tree lives (generated there if absent).
         split: ``'train'`` or ``'val'``.
         pipeline: Transforms applied to each ``dict(img, img_path, gt_label)``.
-        num_classes, train_per_class, val_per_class, image_size, seed: Generation parameters; a tree at
+        num_classes, train_per_class, val_per_class, image_size, seed, coverage, class_colour_prob: Generation
+            parameters; a tree at
             ``data_root`` generated with other parameters raises ``FileExistsError``.
         **kwargs: Passed to :class:`openmix.datasets.imagenet.ImageNet`.
     """
 
     def __init__(self, data_root: str = 'data/demo_shapes', split: str = 'train', pipeline: Sequence = (),
                  num_classes: int = 10, train_per_class: int = 200, val_per_class: int = 50, image_size: int = 64,
-                 seed: int = 0, **kwargs) -> None:
+                 seed: int = 0, coverage: Sequence[float] | None = None, class_colour_prob: float = 0.0,
+                 **kwargs) -> None:
         generate_demo_dataset(data_root, num_classes=num_classes, train_per_class=train_per_class,
-                              val_per_class=val_per_class, image_size=image_size, seed=seed)
+                              val_per_class=val_per_class, image_size=image_size, seed=seed, coverage=coverage,
+                              class_colour_prob=class_colour_prob)
         super().__init__(data_root, split=split, pipeline=pipeline, **kwargs)
 
 
