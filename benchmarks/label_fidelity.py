@@ -487,7 +487,8 @@ def evaluate_checkpoint(cfg, checkpoint: str, batches: list, rule_names: list[st
     device = next(model.parameters()).device
     hw = tuple(batches[0][0].shape[-2:])
     grid = token_grid(model, hw)
-    mixers, mixers_skipped = discover_mixers(model, hw, seed, mixer_names)  # first: guided mixers copy the model without rules
+    # mixers first: guided ones take a copy of the model before the rules hook it
+    mixers, mixers_skipped = discover_mixers(model, hw, seed, mixer_names)
     rules, rules_skipped = build_rules(model, rule_names, grid)
     skipped = [dict(what='rule', name=n, reason=r) for n, r in rules_skipped]
     skipped += [dict(what='mixer', name=n, reason=r) for n, r in mixers_skipped]
