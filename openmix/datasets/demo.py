@@ -500,11 +500,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--val-per-class', type=int, default=50)
     parser.add_argument('--image-size', type=int, default=64)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--class-colour-prob', type=float, default=0.0,
+                        help='probability of the class hue (configs/demo.py: 1, with --root data/demo_shapes_hue)')
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         root = generate_demo_dataset(args.root, args.num_classes, args.train_per_class, args.val_per_class,
-                                     args.image_size, args.seed)
+                                     args.image_size, args.seed, class_colour_prob=args.class_colour_prob)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

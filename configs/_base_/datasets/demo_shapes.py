@@ -1,8 +1,11 @@
 # Built-in demo data: 10 classes of shapes at random position/scale on cluttered backgrounds, generated on first
-# use under data/demo_shapes (no download). Same loader as ImageNet; DeiT-style recipe scaled to 64 px.
+# use under data/demo_shapes_hue (no download). Same loader as ImageNet; DeiT-style recipe scaled to 64 px.
+# class_colour_prob=1: each object wears its class's hue (random saturation and brightness), an easy cue that only
+# the object's pixels carry. Without it (shape and a 75 % class texture only) the demo ViT stays near chance for
+# ~250 iterations and ended at 38 % after 960; with it, 38 % after 128 iterations.
 dataset_type = 'DemoShapes'
-data_root = 'data/demo_shapes'
-demo_args = dict(num_classes=10, train_per_class=200, val_per_class=50, image_size=64, seed=0)
+data_root = 'data/demo_shapes_hue'
+demo_args = dict(num_classes=10, train_per_class=200, val_per_class=50, image_size=64, seed=0, class_colour_prob=1.0)
 
 train_pipeline = [
     dict(type='RandomResizedCrop', size=64, scale=(0.35, 1.0), interpolation='bicubic'),
