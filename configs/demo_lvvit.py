@@ -3,7 +3,7 @@
 # with/without token-labeling comparison on the demo data:
 #   python tools/train.py configs/demo_lvvit.py
 # Tiny LV-ViT: LV-ViT's conv stem (32 channels), MLP ratio 3, no qkv bias, residual scaling 2 (Jiang et al., Table 1),
-# at the demo size (64 px, patch 8, 4 blocks, width 128, 4 heads).
+# at the demo size (64 px, patch 8, 4 blocks, width 64, 2 heads, stride-4 stem).
 _base_ = ['./demo.py']
 model = dict(
     backbone=dict(mlp_ratio=3.0, qkv_bias=False, block_fn=dict(type='ScaledResidualBlock', skip_lam=2.0)),

@@ -5,7 +5,7 @@
 # token labeling.
 #   python tools/train.py configs/demo_token_labeling_teacher.py
 #   python tools/gen_token_labels.py configs/demo_token_labeling.py --teacher configs/demo_token_labeling_teacher.py \
-#       --checkpoint work_dirs/demo_token_labeling_teacher/epoch_30.pth --ema --img-size 64 --out data/demo_token_labels
+#       --checkpoint work_dirs/demo_token_labeling_teacher/epoch_50.pth --ema --img-size 64 --out data/demo_token_labels
 #   python tools/train.py configs/demo_token_labeling.py
 # The official order: flip -> RandAugment (its geometric ops move the label map too) -> RandomResizedCrop last,
 # carried as coordinates and applied to the map when targets are made.
