@@ -28,7 +28,9 @@ setup(
     ],
     # puzzlemix: the max-flow of PuzzleMix's graph-cut solver (SciPy >= 1.8 also works, slower)
     # (the tests exercise the solver, so dev includes it)
-    extras_require={'dev': ['pytest>=8', 'pytest-timeout', 'PyMaxflow>=1.3'], 'puzzlemix': ['PyMaxflow>=1.3'],
+    # (dev: matplotlib so the reliability-diagram and plot_curves tests run instead of being skipped)
+    extras_require={'dev': ['pytest>=8', 'pytest-timeout', 'PyMaxflow>=1.3', 'matplotlib>=3.5'],
+                    'puzzlemix': ['PyMaxflow>=1.3'],
                     'plot': ['matplotlib>=3.5']},
     classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],
 )
