@@ -1,4 +1,4 @@
-"""tools/plot_curves.py on hand-written scalars.json files: a PNG for two runs, resumed launches merged, clear errors."""
+"""tools/plot_curves.py on hand-written scalars.json files: a PNG of two runs, resumed launches merged, errors."""
 import json
 from pathlib import Path
 
