@@ -2,7 +2,7 @@
 # epochs as configs/demo_cutmix.py and configs/demo_automix.py:
 #   python tools/train.py configs/demo_adautomix.py
 # The generator reads block 2 of 4 of the EMA encoder and mixes 3 images (OpenMixup's CIFAR DeiT-S AdAutoMix config:
-# block 6 of 12, nearest masks, alpha 1); the EMA momentum is scaled to this 960-iteration run as in demo_automix.
+# block 6 of 12, nearest masks, alpha 1); the EMA momentum is scaled to the run as in demo_automix.
 _base_ = ['./demo_automix.py']
 model = dict(
     type='AdAutoMixClassifier',
