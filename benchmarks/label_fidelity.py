@@ -143,16 +143,19 @@ def demo_params(cfg) -> dict:
     if ds.get('type') != 'DemoShapes':
         raise ValueError(f"label fidelity needs a config trained on the built-in demo data "
                          f"(train_dataloader.dataset.type='DemoShapes'), got {ds.get('type')!r}")
-    return dict(num_classes=int(ds.get('num_classes', 10)), image_size=int(ds.get('image_size', 64)),
-                seed=int(ds.get('seed', 0)))
+    params = dict(num_classes=int(ds.get('num_classes', 10)), image_size=int(ds.get('image_size', 64)),
+                  seed=int(ds.get('seed', 0)))
+    # drawing options of newer demo trees (object coverage range, class hues): passed on only when the config sets them
+    params.update({k: ds[k] for k in ('coverage', 'class_colour_prob') if ds.get(k) is not None})
+    return params
 
 
 def held_out_batches(num_batches: int, batch_size: int, num_classes: int, image_size: int, seed: int,
-                     pick_seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+                     pick_seed: int = 0, **draw) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``[(images uint8 (B, 3, H, W), labels (B,), object masks (B, H, W))]``; flip partners have other classes.
 
     Images go through the tree's JPEG encoding (same settings) so the model sees what it was trained on; the masks
-    are the exact drawing masks.
+    are the exact drawing masks. ``draw``: further :func:`~openmix.datasets.demo.render_demo_sample` options.
     """
     from PIL import Image
 
@@ -169,7 +172,7 @@ def held_out_batches(num_batches: int, batch_size: int, num_classes: int, image_
             labels[p], labels[batch_size - 1 - p] = a, (a + 1 + int(rng.integers(num_classes - 1))) % num_classes
         imgs, masks = [], []
         for c in labels:
-            img, _, alpha = render_demo_sample(seed, 'val', int(c), HELD_OUT_START + count[c], image_size)
+            img, _, alpha = render_demo_sample(seed, 'val', int(c), HELD_OUT_START + count[c], image_size, **draw)
             count[c] += 1
             buf = io.BytesIO()
             Image.fromarray(img).save(buf, format='JPEG', quality=JPEG_QUALITY, subsampling=0, optimize=False)
@@ -756,8 +759,7 @@ def main(argv=None) -> int:
     cfg, cfg_source = load_cfg(args)
     params = demo_params(cfg)
     num_batches = max(1, args.num_images // args.batch_size)
-    batches = held_out_batches(num_batches, args.batch_size, params['num_classes'], params['image_size'],
-                               params['seed'], args.seed)
+    batches = held_out_batches(num_batches, args.batch_size, pick_seed=args.seed, **params)
     rule_names, import_skips = discover_rule_names()
     for name, reason in import_skips:
         print(f'skip rule module {name}: {reason}')
