@@ -17,7 +17,7 @@ def tiny_demo_config(tmp_path: Path, data_root: Path, train_workers: int = 0, **
     extra = '\n'.join(f'{k} = {v!r}' for k, v in overrides.items())
     text = f"""
 _base_ = [{str(ROOT / 'configs' / 'demo.py')!r}]
-demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0)
+demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0, class_colour_prob=0.0)
 model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2), head=dict(num_classes=11))
 train_dataloader = dict(batch_size=16, num_workers={train_workers}, dataset=dict(data_root={str(data_root)!r}, **demo_args,
     pipeline=[dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0), interpolation='bicubic'),

@@ -72,7 +72,7 @@ def test_token_labeling_trains_end_to_end_on_generated_labels(tmp_path, demo_roo
     cfg = tmp_path / 'tl.py'
     cfg.write_text(f"""
 _base_ = [{str(ROOT / 'configs' / 'demo_token_labeling.py')!r}]
-demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0)
+demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0, class_colour_prob=0.0)
 model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2), head=dict(num_classes=11))
 train_dataloader = dict(batch_size=16, num_workers=0, dataset=dict(data_root={str(demo_root)!r}, **demo_args,
     pipeline=[dict(type='LoadTokenLabel', label_root={str(labels)!r}, fmt='packed'),
