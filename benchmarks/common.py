@@ -118,3 +118,28 @@ def loader_images_per_s(loader_cfg: dict, batches: int) -> tuple[int, float]:
         except StopIteration:
             break
     return n, n / (time.perf_counter() - start)
+
+
+def compare_to_cutmix_in_children(script: str, models, methods, child_args: list[str], time_key: str) -> None:
+    """Run ``script --child MODEL METHOD *child_args`` in a fresh process for CutMix and each method (so peak memory
+    is each method's own), print each child's JSON row, then each method's time and peak-memory ratio to CutMix."""
+    import json
+    import subprocess
+    for model in models:
+        rows = {}
+        for method in dict.fromkeys(['cutmix', *methods]):
+            proc = subprocess.run([sys.executable, script, '--child', model, method, *child_args], capture_output=True,
+                                  text=True, cwd=Path(__file__).resolve().parents[1])
+            if proc.returncode != 0:
+                err = (proc.stderr.strip().splitlines() or ['?'])[-1]
+                print(json.dumps(dict(bench='train_step', model=model, method=method, error=err)), flush=True)
+                continue
+            rows[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(json.dumps(rows[method]), flush=True)
+        ref = rows.get('cutmix')
+        for method, row in rows.items():
+            if ref and method != 'cutmix':
+                print(json.dumps(dict(bench='ratio_to_cutmix', model=model, method=method,
+                                      time=round(row[time_key] / ref[time_key], 3),
+                                      memory=round(row['peak_mem_mib'] / max(ref['peak_mem_mib'], 1e-9), 3))),
+                      flush=True)

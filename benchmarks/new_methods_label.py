@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -106,26 +105,10 @@ def main() -> None:
         args.model, args.method = args.child
         print(json.dumps(run_one(args)), flush=True)
         return
-    for model in args.models:
-        rows = {}
-        for method in dict.fromkeys(['cutmix', *args.methods]):
-            cmd = [sys.executable, __file__, '--child', model, method, '--steps', str(args.steps), '--warmup',
-                   str(args.warmup), '--device', args.device] + (['--batch', str(args.batch)] if args.batch else [])
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                err = (proc.stderr.strip().splitlines() or ['?'])[-1]
-                print(json.dumps(dict(bench='train_step', model=model, method=method, error=err)), flush=True)
-                continue
-            rows[method] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(json.dumps(rows[method]), flush=True)
-        ref = rows.get('cutmix')
-        for method, row in rows.items():
-            if ref and method != 'cutmix':
-                print(json.dumps(dict(bench='ratio_to_cutmix', model=model, method=method,
-                                      time=round(row['median_ms'] / ref['median_ms'], 3),
-                                      memory=round(row['peak_mem_mib'] / max(ref['peak_mem_mib'], 1e-9), 3))),
-                      flush=True)
-
+    from common import compare_to_cutmix_in_children
+    child_args = ['--steps', str(args.steps), '--warmup', str(args.warmup), '--device', args.device]
+    compare_to_cutmix_in_children(__file__, args.models, args.methods,
+                                  child_args + (['--batch', str(args.batch)] if args.batch else []), 'median_ms')
 
 if __name__ == '__main__':
     main()
