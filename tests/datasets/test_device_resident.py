@@ -115,8 +115,10 @@ def test_pipeline_translates_and_refuses_by_name():
     assert not torch.equal(a, pipe(x, torch.Generator().manual_seed(2)))
     with pytest.raises(ValueError, match='CenterCrop has no batched device version'):
         DevicePipeline([dict(type='CenterCrop', size=8), dict(type='PackInputs')])
-    with pytest.raises(ValueError, match="interpolation='random'"):
-        DevicePipeline([dict(type='RandAugment', interpolation='random'), dict(type='PackInputs')])
+    with pytest.raises(ValueError, match="supported: 'tweights'"):  # op sets with ops that have no device version
+        DevicePipeline([dict(type='RandAugment', config_str='rand-m9-t3a'), dict(type='PackInputs')])
+    random_interp = DevicePipeline([dict(type='RandAugment', interpolation='random', img_size=16)])
+    assert random_interp.ops[0].aug.interpolation == 'random'  # timm's default when no interpolation is set
     with pytest.raises(ValueError, match='hue'):
         DevicePipeline([dict(type='ColorJitter', hue=0.1)])
     with pytest.raises(ValueError, match='meta_keys'):
