@@ -18,7 +18,11 @@ def tiny_demo_config(tmp_path: Path, data_root: Path, train_workers: int = 0, **
     text = f"""
 _base_ = [{str(ROOT / 'configs' / 'demo.py')!r}]
 demo_args = dict(num_classes=11, train_per_class=8, val_per_class=3, image_size=32, seed=0, class_colour_prob=0.0)
-model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2), head=dict(num_classes=11))
+# pinned to the values these tests were written against (configs/demo.py itself is tuned for its own budget)
+model = dict(backbone=dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                           embed_layer=dict(type='ConvStemPatchEmbed', stem_channels=32, stem_stride=2)),
+             head=dict(num_classes=11))
+optim_wrapper = dict(optimizer=dict(lr=3e-4))
 train_dataloader = dict(batch_size=16, num_workers={train_workers}, dataset=dict(data_root={str(data_root)!r}, **demo_args,
     pipeline=[dict(type='RandomResizedCrop', size=32, scale=(0.35, 1.0), interpolation='bicubic'),
               dict(type='RandomHorizontalFlip', prob=0.5),
