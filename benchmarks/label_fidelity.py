@@ -753,9 +753,17 @@ def load_cfg(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.set_grad_enabled(False)
+    try:
+        with torch.no_grad():  # scoped: main() is also called in-process (tests), grad mode must not leak
+            return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args) -> int:
     cfg, cfg_source = load_cfg(args)
     params = demo_params(cfg)
     num_batches = max(1, args.num_images // args.batch_size)

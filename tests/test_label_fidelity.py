@@ -133,6 +133,7 @@ def test_end_to_end_on_a_tiny_checkpoint(tmp_path, capsys):
     out = tmp_path / 'out'
     assert lf.main([str(ckpt), 'init', '--config', str(cfg_path), '--out', str(out), '--num-images', '8',
                     '--batch-size', '4']) == 0
+    assert torch.is_grad_enabled()  # main() is scoped: called in-process it leaves grad mode as it found it
     report = json.loads((out / 'label_fidelity.json').read_text())
     assert [run['epoch'] for run in report['checkpoints']] == [2, 0]
     run = report['checkpoints'][0]

@@ -37,21 +37,32 @@ def main(argv=None) -> int:
     try:
         runner.train()
     except TrainingPreempted as stop:  # logged with the checkpoint's path; resume with --resume
-        close_distributed()
-        return stop.exit_code
+        return exit_status(stop.exit_code, runner)
     if runner.rank == 0:
         print('\nTraining finished.\n' + output_summary(runner), flush=True)
-    close_distributed()
-    return 0
+    return exit_status(0, runner)
 
 
-def close_distributed() -> None:
-    """Destroy the process groups before the interpreter exits: left to interpreter shutdown, a rank whose peers
-    have gone can abort in a C++ destructor (``terminate called without an active exception``, exit -6 instead
-    of 0 or 75)."""
+def exit_status(code: int, runner=None) -> int:
+    """The process's exit status. A multi-process run leaves here with ``os._exit`` once training has finished (or
+    stopped on preemption with its checkpoint written), after flushing its logs and closing its visualizer: left to
+    interpreter shutdown, a rank whose peers (the TCPStore host among them) have already gone can abort in a C++
+    destructor (``terminate called without an active exception``, exit -6 instead of 0 or 75; seen in CI after
+    finished and after preempted torchrun runs, with or without ``destroy_process_group``). Single-process runs
+    return normally."""
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return code
+    import logging
+    import os
+    try:
+        if runner is not None:
+            runner.visualizer.close()  # TensorBoard events (a preempted run skips the after_run hooks)
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == '__main__':
