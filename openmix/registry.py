@@ -23,12 +23,13 @@ from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry as _MMRegistry
 
 __all__ = [
     'Registry', 'MODELS', 'MIXERS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'HOOKS', 'LOOPS', 'METRICS',
     'EVALUATOR', 'FUNCTIONS', 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'MODEL_WRAPPERS',
-    'VISBACKENDS', 'registered_names', 'unknown_type_message',
+    'VISBACKENDS', 'VISUALIZERS', 'registered_names', 'unknown_type_message',
 ]
 
 
@@ -94,3 +95,4 @@ PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, 'ope
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, 'openmix.datasets')
 MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'openmix.engine')
 VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, 'openmix.engine')
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, 'openmix.engine')

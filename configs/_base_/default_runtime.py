@@ -23,7 +23,8 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),  # gloo is used automatically on CPU
 )
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+# mmengine's Visualizer, building its matplotlib figure on the first image drawn, not at start-up
+visualizer = dict(type='LazyFigureVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True, window_size=20)
 log_level = 'INFO'
 

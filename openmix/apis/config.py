@@ -13,7 +13,35 @@ from openmix import registry as R
 from openmix.apis.arg_check import check_args
 from openmix.registry import unknown_type_message
 
-__all__ = ['parse_cfg_options', 'apply_cfg_options', 'check_config_types', 'check_config_args']
+__all__ = ['parse_cfg_options', 'apply_cfg_options', 'check_config_types', 'check_config_args', 'RunConfig']
+
+
+class RunConfig(Config):
+    """mmengine's ``Config`` whose ``pretty_text`` is formatted once per content.
+
+    mmengine's Runner asks for ``pretty_text`` when it starts (the log), when it dumps the config into the work
+    directory and in every checkpoint it saves, and each call runs yapf over the whole config: 0.1-0.3 s a call, up to
+    a second of a short run spent re-formatting the same text (``benchmarks/cpu_peer.py``). The text is cached under
+    the config's contents, so a change to the config still shows in the next ``pretty_text``.
+    """
+
+    @classmethod
+    def of(cls, cfg: Config) -> 'RunConfig':
+        """``cfg`` as a ``RunConfig`` (the same contents, file name and text; no copy of the values)."""
+        if isinstance(cfg, cls):
+            return cfg
+        new = cls.__new__(cls)
+        new.__dict__.update(cfg.__dict__)
+        return new
+
+    @property
+    def pretty_text(self) -> str:
+        key = repr(self._cfg_dict.to_dict())
+        cached = self.__dict__.get('_pretty_text_cache')
+        if cached is None or cached[0] != key:
+            cached = (key, Config.pretty_text.fget(self))
+            object.__setattr__(self, '_pretty_text_cache', cached)
+        return cached[1]
 
 
 def _node_value(node: ast.AST) -> Any:
@@ -138,7 +166,8 @@ def _params(**types: type) -> dict[str, inspect.Parameter]:
 _RUNNER_SECTIONS = {
     'auto_scale_lr': ('Runner.scale_lr', _params(enable=bool, base_batch_size=int)),
     'randomness': ('Runner.set_randomness', _params(seed=int, diff_rank_seed=bool, deterministic=bool)),
-    'env_cfg': ('Runner.setup_env', _params(cudnn_benchmark=bool, mp_cfg=dict, dist_cfg=dict, resource_limit=int)),
+    'env_cfg': ('Runner.setup_env', _params(cudnn_benchmark=bool, mp_cfg=dict, dist_cfg=dict, resource_limit=int,
+                                                     host_malloc=dict)),
     'env_cfg.mp_cfg': ('Runner.setup_env', _params(mp_start_method=Any, opencv_num_threads=int)),
 }
 #: What each typed position's builder passes itself (not the user's to set) or consumes before building.

@@ -7,7 +7,8 @@ from argparse import Namespace
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
 
-from openmix.apis.config import apply_cfg_options, check_config_types, parse_cfg_options
+from openmix.apis.config import RunConfig, apply_cfg_options, check_config_types, parse_cfg_options
+from openmix.utils.host_malloc import DEFAULT_HOST_MALLOC, configure_host_malloc
 from openmix.utils.setup_env import init_distributed, register_all_modules
 
 __all__ = ['load_config', 'build_runner', 'output_summary']
@@ -18,7 +19,7 @@ def load_config(args: Namespace) -> Config:
     register_all_modules()
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = RunConfig.of(Config.fromfile(args.config))  # pretty_text formatted once, not at every checkpoint
     apply_cfg_options(cfg, parse_cfg_options(getattr(args, 'cfg_options', None)))
     cfg.launcher = getattr(args, 'launcher', 'none')
     if getattr(args, 'work_dir', None):
@@ -91,6 +92,10 @@ def build_runner(cfg: Config):
     """mmengine ``Runner`` from the config, after starting the process group (gloo on CPU)."""
     from mmengine.runner import Runner
     register_all_modules()
+    # before the model, the data and the workers exist: fixed glibc thresholds, so a step's activations are not
+    # faulted in afresh every step (openmix.utils.host_malloc)
+    env_cfg = cfg.get('env_cfg') or {}
+    malloc_line = configure_host_malloc(env_cfg.get('host_malloc', DEFAULT_HOST_MALLOC))
     init_distributed(cfg.get('launcher', 'none'), cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
     if runner is None:
@@ -103,6 +108,7 @@ def build_runner(cfg: Config):
     install_device_resident(runner)  # train_dataloader.device_resident=True: data and augmentation on the device
     apply_channels_last(runner.model)  # data_preprocessor.channels_last (default: CNN backbones on CUDA)
     compile_backbone(runner.model, cfg.get('compile_backbone'))  # --compile / compile_backbone
+    runner.logger.info(malloc_line)
     return runner
 
 
