@@ -21,6 +21,9 @@ env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),  # gloo is used automatically on CPU
+    # glibc malloc: blocks under 1 GiB reused from the heap, 1 GiB of free heap kept, the heap returned before each
+    # fork of DataLoader workers (openmix.utils.host_malloc); None keeps glibc's heuristics
+    host_malloc=dict(mmap_threshold=1 << 30, trim_threshold=1 << 30, top_pad=64 << 20),
 )
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 # mmengine's Visualizer, building its matplotlib figure on the first image drawn, not at start-up

@@ -60,6 +60,30 @@ def test_random_erasing_applies_boxes_and_prob_zero_keeps_input():
     assert torch.equal(BatchRandomErasing(prob=0.0, seed=0)(x), x)
 
 
+def test_random_erasing_pixel_noise_fills_only_the_boxes():
+    """Pixel mode: inside each box i.i.d. N(0, 1) noise (drawn for the erased images only), outside untouched; the
+    input tensor is not modified."""
+    x = torch.full((300, 3, 20, 28), 5.0)
+    erase = BatchRandomErasing(prob=0.5, mode='pixel', seed=2)
+    state = erase.rng.bit_generator.state
+    boxes = erase.boxes(300, (20, 28))
+    erase.rng.bit_generator.state = state
+    out = erase(x)
+    assert torch.equal(x, torch.full_like(x, 5.0))
+    noise = []
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        outside = torch.ones(20, 28, dtype=torch.bool)
+        outside[y0:y1, x0:x1] = False
+        assert (out[i][:, outside] == 5.0).all()
+        noise.append(out[i, :, y0:y1, x0:x1].flatten())
+    noise = torch.cat(noise)
+    assert 0.3 < (boxes[:, 1] > boxes[:, 0]).mean() < 0.7 and (noise != 5.0).all()
+    assert abs(noise.mean().item()) < 0.02 and abs(noise.std().item() - 1) < 0.02  # > 10^4 values
+    # different images get different noise (no block shared between them)
+    first = [out[i, 0, y0, x0].item() for i, (y0, y1, x0, x1) in enumerate(boxes) if y1 > y0]
+    assert len(set(first)) == len(first)
+
+
 def test_loss_without_mixer_is_smoothed_ce():
     model = build(label_smoothing=0.1)
     data = model.data_preprocessor(batch(), True)
