@@ -68,8 +68,9 @@ def add_test_metric(cfg, metric: dict) -> None:
         cfg.test_evaluator = [evaluator, metric]
 
 
-def main(argv=None):
-    from openmix.apis import build_runner, load_config
+def main(argv=None) -> int:
+    from openmix.apis import build_runner, exit_status, load_config
+    from openmix.utils.checkpoint import AtomicLocalBackend
     from openmix.utils.weights import load_model_weights
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
@@ -107,8 +108,7 @@ def main(argv=None):
             payload['calibration'] = dict(n_bins=args.ece_bins, reliability_png=args.reliability_png)
         if settings is not None:
             payload['robustness'] = settings
-        with open(out, 'w') as f:
-            json.dump(payload, f, indent=2)
+        AtomicLocalBackend._atomic_write(out, lambda f: json.dump(payload, f, indent=2), 'w', encoding='utf-8')
         print(json.dumps(payload['metrics'], indent=2))
         if args.ece or robust:
             from openmix.evaluation.robustness import robustness_table
@@ -116,7 +116,8 @@ def main(argv=None):
         if args.reliability_png:
             print(f'reliability diagram saved to {args.reliability_png}')
         print(f'metrics saved to {out}')
+    return exit_status(0, runner)  # torchrun: os._exit after flushing, as tools/train.py
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

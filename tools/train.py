@@ -28,7 +28,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     """Train; returns the exit status: 0, or ``PREEMPTED_EXIT_CODE`` (75) after SIGTERM/SIGUSR1 and a checkpoint."""
-    from openmix.apis import build_runner, check_training_data, load_config, output_summary
+    from openmix.apis import build_runner, check_training_data, exit_status, load_config, output_summary
     from openmix.engine import TrainingPreempted
     args = parse_args(argv)
     cfg = load_config(args)
@@ -41,28 +41,6 @@ def main(argv=None) -> int:
     if runner.rank == 0:
         print('\nTraining finished.\n' + output_summary(runner), flush=True)
     return exit_status(0, runner)
-
-
-def exit_status(code: int, runner=None) -> int:
-    """The process's exit status. A multi-process run leaves here with ``os._exit`` once training has finished (or
-    stopped on preemption with its checkpoint written), after flushing its logs and closing its visualizer: left to
-    interpreter shutdown, a rank whose peers (the TCPStore host among them) have already gone can abort in a C++
-    destructor (``terminate called without an active exception``, exit -6 instead of 0 or 75; seen in CI after
-    finished and after preempted torchrun runs, with or without ``destroy_process_group``). Single-process runs
-    return normally."""
-    import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return code
-    import logging
-    import os
-    try:
-        if runner is not None:
-            runner.visualizer.close()  # TensorBoard events (a preempted run skips the after_run hooks)
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ from openmix.apis.config import RunConfig, apply_cfg_options, check_config_types
 from openmix.utils.host_malloc import DEFAULT_HOST_MALLOC, configure_host_malloc
 from openmix.utils.setup_env import init_distributed, register_all_modules
 
-__all__ = ['load_config', 'build_runner', 'output_summary']
+__all__ = ['load_config', 'build_runner', 'output_summary', 'exit_status']
 
 
 def load_config(args: Namespace) -> Config:
@@ -125,3 +125,26 @@ def output_summary(runner) -> str:
     lines += [f'logs:        {runner.log_dir}  (metrics per epoch: {osp.join(runner.log_dir, "vis_data", "scalars.json")})',
               f'tensorboard: tensorboard --logdir {osp.join(runner.log_dir, "vis_data")}']
     return '\n'.join(lines)
+
+
+def exit_status(code: int, runner=None) -> int:
+    """The process's exit status (``tools/train.py``, ``tools/test.py``). A multi-process run leaves here with ``os._exit`` once it has finished (or
+    stopped on preemption with its checkpoint written), after flushing its logs and closing its visualizer: left to
+    interpreter shutdown, a rank whose peers (the TCPStore host among them) have already gone can abort in a C++
+    destructor (``terminate called without an active exception``, exit -6 instead of 0 or 75; seen in CI after
+    finished and after preempted torchrun runs, with or without ``destroy_process_group``). Single-process runs
+    return normally."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return code
+    import logging
+    import os
+    import sys
+    try:
+        if runner is not None:
+            runner.visualizer.close()  # TensorBoard events (a preempted run skips the after_run hooks)
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
