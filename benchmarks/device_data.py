@@ -10,12 +10,14 @@ only where the augmentation runs and its random stream.
 Usage:
     python benchmarks/device_data.py --steps 300                     # CPU or the GPU present
     python benchmarks/device_data.py --n-train 400 --steps 3 --warmup 1 --workers 0   # a check in seconds
+    python benchmarks/device_data.py --path dataloader; ... --path device_resident       # each path's peak memory
 """
 from __future__ import annotations
 
 import argparse
 import json
 import pickle
+import resource
 import time
 from pathlib import Path
 
@@ -73,6 +75,8 @@ def main(argv=None) -> int:
     p.add_argument('--steps', type=int, default=300)
     p.add_argument('--warmup', type=int, default=10)
     p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--path', choices=('both', 'dataloader', 'device_resident'), default='both',
+                   help='one path alone: its peak memory is then its own (host RSS on a CPU, device memory on CUDA)')
     p.add_argument('--out', default=None, help='JSON file for the results')
     args = p.parse_args(argv)
 
@@ -97,11 +101,12 @@ def main(argv=None) -> int:
     model = MODELS.build(cfg.model).to(device)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4))
     model.train()
-    loaders = {
-        'dataloader': Runner.build_dataloader(dict(loader_cfg), seed=0),
-        'device_resident': DeviceResidentLoader(dict(loader_cfg['dataset']), batch_size=loader_cfg['batch_size'],
-                                                device=device, seed=0),
+    builders = {
+        'dataloader': lambda: Runner.build_dataloader(dict(loader_cfg), seed=0),
+        'device_resident': lambda: DeviceResidentLoader(dict(loader_cfg['dataset']), batch_size=loader_cfg['batch_size'],
+                                                        device=device, seed=0),
     }
+    loaders = {name: build() for name, build in builders.items() if args.path in ('both', name)}
     rows = []
     for name, loader in loaders.items():
         if device.type == 'cuda':
@@ -112,10 +117,13 @@ def main(argv=None) -> int:
         row['train_img_s'] = run(loader, model, optim, args.steps, args.warmup, device, train=True)
         if device.type == 'cuda':
             row['peak_mem_gib'] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+        elif args.path != 'both':  # host memory of this process (DataLoader workers are processes of their own)
+            row['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append(row)
         print(json.dumps(row))
-    ratio = rows[1]['train_img_s'] / rows[0]['train_img_s']
-    print(f'device-resident / DataLoader, train step: {ratio:.2f}x on {device} ({args.steps} steps)')
+    ratio = rows[1]['train_img_s'] / rows[0]['train_img_s'] if len(rows) == 2 else None
+    if ratio is not None:
+        print(f'device-resident / DataLoader, train step: {ratio:.2f}x on {device} ({args.steps} steps)')
     if args.out:
         Path(args.out).write_text(json.dumps(dict(env=describe_env(device, 'fp32'), rows=rows, ratio=ratio), indent=1))
     return 0
