@@ -119,8 +119,8 @@ def test_pipeline_translates_and_refuses_by_name():
         DevicePipeline([dict(type='RandAugment', config_str='rand-m9-t3a'), dict(type='PackInputs')])
     random_interp = DevicePipeline([dict(type='RandAugment', interpolation='random', img_size=16)])
     assert random_interp.ops[0].aug.interpolation == 'random'  # timm's default when no interpolation is set
-    with pytest.raises(ValueError, match='hue'):
-        DevicePipeline([dict(type='ColorJitter', hue=0.1)])
+    with pytest.raises(ValueError, match='ColorJitter: hue'):  # hue is supported (tests/datasets/test_device_hue.py)
+        DevicePipeline([dict(type='ColorJitter', hue=0.6)])
     with pytest.raises(ValueError, match='meta_keys'):
         DevicePipeline([dict(type='PackInputs', meta_keys=('crop_box',))])
 
