@@ -20,6 +20,7 @@ train_dataloader = dict(
     num_workers=8,
     pin_memory=True,
     persistent_workers=False,  # workers are re-seeded each epoch from the main RNG: exact resume
+    drop_last=True,  # as DeiT's main.py and timm's train.py (TransMix, Token Labeling): no partial last batch
     sampler=dict(type='RepeatAugSampler', num_repeats=3, shuffle=True),  # DeiT's repeated augmentation
     collate_fn=dict(type='default_collate'),
     worker_init_fn=dict(type='openmix.seed_worker'),
