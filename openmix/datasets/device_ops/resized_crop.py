@@ -2,12 +2,16 @@
 
 * The box rule of torchvision/timm (10 tries of area/log-ratio, then the centre crop), all tries drawn at once.
 * The resize as two batched matmuls with Pillow's own filter weights (bicubic ``a = -0.5`` or bilinear, support
-  widened when shrinking, i.e. antialiased like PIL), horizontal pass first with the intermediate rounded to uint8 as
-  Pillow does. What differs from PIL: the sums are float32 instead of Pillow's 22-bit fixed point, so a value at an
-  exact half rounds either way (at most 1 grey level, on a small fraction of the pixels; the tests bound both); and
-  for crops *shrunk on both axes* Pillow sometimes runs the vertical pass first, which is not reproduced (its rule is
-  not known here): a few grey levels on a few pixels. Crops to the image's own size (CIFAR, Tiny-ImageNet, demo)
-  never shrink, and match within the rounding.
+  widened when shrinking, i.e. antialiased like PIL) and the intermediate rounded to uint8 between the passes, in
+  Pillow's pass order: horizontal first up to Pillow 12; from Pillow 13 (``ImagingResampleInner``) vertical first
+  when the height shrinks by more than twice as many pixels as the width (``h - oh > 0`` and
+  ``h - oh > 2 (w - ow)`` for a crop ``h x w`` resized to ``oh x ow``, as torchvision crops before resizing). The
+  rule of the installed Pillow is used by default (``pillow_order``), so the device path equals the DataLoader path
+  of the same environment; ``pillow_order='horizontal'`` gives Pillow <= 12's results on a newer Pillow.
+  What differs from PIL: the sums are float32 instead of Pillow's 22-bit fixed point, so a value at an exact half
+  rounds either way: at most 1 grey level, on about 1e-4 of the values with bicubic and 1 % with bilinear over
+  random crops enlarged or shrunk on either axis (the tests bound both). With the other pass order 20-27 % of the
+  values of the crops concerned differ, by up to 22 grey levels (bicubic).
 """
 from __future__ import annotations
 
@@ -63,8 +67,21 @@ def _round_u8(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x + 0.5).clamp_(0, 255)
 
 
-def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str = 'bilinear'
-                 ) -> torch.Tensor:
+def _installed_pillow_order() -> str:
+    """``'pillow13'`` when the installed Pillow picks the pass order (13.0 and later), else ``'horizontal'``."""
+    try:
+        import PIL
+        major = int(PIL.__version__.split('.')[0])
+    except (ImportError, ValueError):
+        return 'horizontal'
+    return 'pillow13' if major >= 13 else 'horizontal'
+
+
+PILLOW_ORDERS = ('horizontal', 'pillow13')
+
+
+def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str = 'bilinear',
+                 pillow_order: str | None = None) -> torch.Tensor:
     """Crop ``boxes`` ``(B, 4)`` = ``(top, left, height, width)`` and resize each to ``size``: ``F.resized_crop`` of
     a PIL image, batched (see the module docstring for what differs).
 
@@ -73,23 +90,28 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], in
         boxes: ``(B, 4)`` integer boxes inside the images.
         size: ``(h, w)`` output size.
         interpolation: ``'bilinear'`` or ``'bicubic'`` (Pillow's filters).
+        pillow_order: ``'horizontal'`` (Pillow <= 12: horizontal pass first), ``'pillow13'`` (Pillow >= 13: vertical
+            first when the height shrinks by more than twice the width's shrink), or None: the installed Pillow's.
 
     Returns:
         ``(B, C, h, w)`` uint8.
     """
     if interpolation not in FILTERS:
         raise ValueError(f'interpolation must be one of {tuple(FILTERS)} on the device, got {interpolation!r}')
+    order = pillow_order or _installed_pillow_order()
+    if order not in PILLOW_ORDERS:
+        raise ValueError(f'pillow_order must be one of {PILLOW_ORDERS} or None, got {pillow_order!r}')
     _, _, height, width = x.shape
     boxes = boxes.to(x.device)
     wy = _resample_weights(height, boxes[:, 0], boxes[:, 2], size[0], interpolation)  # (B, oh, H)
     wx = _resample_weights(width, boxes[:, 1], boxes[:, 3], size[1], interpolation)  # (B, ow, W)
     x = x.float()
     out = _round_u8(torch.matmul(wy[:, None], _round_u8(torch.matmul(x, wx.transpose(1, 2)[:, None]))))
-    if size[0] < height:  # a box may shrink vertically: Pillow then runs the vertical pass first when the
-        # horizontal one enlarges (observed on Pillow 13; crops shrunk on both axes keep horizontal-first here)
-        v_first = _round_u8(torch.matmul(_round_u8(torch.matmul(wy[:, None], x)), wx.transpose(1, 2)[:, None]))
-        swap = (boxes[:, 2] > size[0]) & (boxes[:, 3] < size[1])
-        out = torch.where(swap[:, None, None, None], v_first, out)
+    if order == 'pillow13' and size[0] < height:  # only a box taller than the output can go vertical-first
+        shrink_h, shrink_w = boxes[:, 2] - size[0], boxes[:, 3] - size[1]
+        v_first = (shrink_h > 0) & (shrink_h > 2 * shrink_w)  # Pillow 13's ImagingResampleInner rule
+        vertical = _round_u8(torch.matmul(_round_u8(torch.matmul(wy[:, None], x)), wx.transpose(1, 2)[:, None]))
+        out = torch.where(v_first[:, None, None, None], vertical, out)
     return out.to(torch.uint8)
 
 
