@@ -27,12 +27,12 @@ from openmix.utils.host_malloc import configure_host_malloc
 line = configure_host_malloc(json.loads(sys.argv[1]))
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(8):  # the first rounds fault in either case (64-byte-aligned blocks settle after a few rounds)
+rounds = []
+for _ in range(24):
+    before = faults()
     torch.empty(16 << 20).fill_(1.0)
-before = faults()
-for _ in range(10):
-    torch.empty(16 << 20).fill_(1.0)
-print(json.dumps(dict(line=line, faults=faults() - before)))
+    rounds.append(faults() - before)
+print(json.dumps(dict(line=line, faults=rounds)))
 """
 
 # 256 MiB freed on the heap stay resident (trim threshold 1 GiB) until a fork, which returns them first.
@@ -70,9 +70,12 @@ def test_fixed_thresholds_stop_refaulting_a_freed_block():
     fixed = run(FAULTS, json.dumps(DEFAULT_HOST_MALLOC))
     assert "glibc's own thresholds" in glibc['line']
     assert 'mmap_threshold 1024 MiB' in fixed['line'] and 'before each fork' in fixed['line']
-    # 10 rounds x 16384 pages with glibc's heuristics; the heap block is reused with fixed thresholds
-    assert glibc['faults'] > 10 * 16384 * 0.9, glibc
-    assert fixed['faults'] < 1000, fixed
+    # glibc's heuristics: every round maps the block afresh and faults its 16384 pages in again
+    assert min(glibc['faults']) > 16384 * 0.9, glibc
+    # fixed thresholds: the block is reused from the heap once the first rounds have grown it (64-byte-aligned
+    # blocks take a few rounds to settle), so most rounds take no fault at all
+    assert sorted(fixed['faults'])[len(fixed['faults']) // 2] < 100, fixed
+    assert sum(f < 100 for f in fixed['faults'][-12:]) >= 10, fixed
 
 
 @glibc_only
