@@ -108,7 +108,7 @@ def main(argv=None) -> int:
             payload['calibration'] = dict(n_bins=args.ece_bins, reliability_png=args.reliability_png)
         if settings is not None:
             payload['robustness'] = settings
-        AtomicLocalBackend._atomic_write(out, lambda f: json.dump(payload, f, indent=2), 'w', encoding='utf-8')
+        AtomicLocalBackend().put_text(json.dumps(payload, indent=2), out)  # temporary file, then renamed
         print(json.dumps(payload['metrics'], indent=2))
         if args.ece or robust:
             from openmix.evaluation.robustness import robustness_table

@@ -128,12 +128,12 @@ def output_summary(runner) -> str:
 
 
 def exit_status(code: int, runner=None) -> int:
-    """The process's exit status (``tools/train.py``, ``tools/test.py``). A multi-process run leaves here with ``os._exit`` once it has finished (or
-    stopped on preemption with its checkpoint written), after flushing its logs and closing its visualizer: left to
-    interpreter shutdown, a rank whose peers (the TCPStore host among them) have already gone can abort in a C++
-    destructor (``terminate called without an active exception``, exit -6 instead of 0 or 75; seen in CI after
-    finished and after preempted torchrun runs, with or without ``destroy_process_group``). Single-process runs
-    return normally."""
+    """The process's exit status (``tools/train.py``, ``tools/test.py``). A multi-process run leaves here with
+    ``os._exit`` once it has finished (or stopped on preemption with its checkpoint written), after flushing its logs
+    and closing its visualizer: left to interpreter shutdown, a rank whose peers (the TCPStore host among them) have
+    already gone can abort in a C++ destructor (``terminate called without an active exception``, exit -6 instead of
+    0 or 75; seen in CI after finished and after preempted torchrun runs, with or without ``destroy_process_group``).
+    Single-process runs return normally."""
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return code

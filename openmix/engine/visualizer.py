@@ -38,8 +38,8 @@ class LazyFigureVisualizer(Visualizer):
                 self.__dict__.pop(name, None)
 
     def _initialize_fig(self, fig_cfg) -> tuple:
-        if self.__dict__.get('_defer_figure') and 'fig_save_canvas' not in self.__dict__ and \
-                fig_cfg is self.__dict__.get('fig_save_cfg'):
+        # mmengine calls this only from __init__; __getattr__ builds the real figure on first use
+        if self._defer_figure:
             return None, _NoFigureYet(), None
         return super()._initialize_fig(fig_cfg)
 
